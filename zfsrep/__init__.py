@@ -1,0 +1,3 @@
+"""zfsrep: ZFS snapshots, retention and safe incremental replication over SSH."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from zfsrep.cli import main
+
+main()

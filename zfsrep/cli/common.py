@@ -1,0 +1,65 @@
+"""Shared CLI options, error handling and output helpers. Only `zfsrep.cli` imports typer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from zfsrep.config.load import load_config
+from zfsrep.config.model import CONFIG_ENV, Config
+from zfsrep.errors import EXIT_USAGE, ZfsrepError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar=CONFIG_ENV, show_envvar=True,
+        help="Config file [default: /etc/zfsrep/config.toml].",
+    ),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan; change nothing.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+VerboseOption = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: commands).")]
+TargetOption = Annotated[
+    list[str] | None, typer.Option("--target", "-t", help="Only this target (repeatable).")
+]
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"zfsrep: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load(config: Path | None) -> Config:
+    try:
+        return load_config(config)
+    except ZfsrepError as e:
+        fail(str(e), e.exit_code)
+
+
+def guarded(fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; a ZfsrepError becomes one line on stderr and its exit code."""
+    try:
+        return fn()
+    except ZfsrepError as e:
+        fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def usage_error(message: str) -> NoReturn:
+    fail(message, EXIT_USAGE)

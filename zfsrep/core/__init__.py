@@ -1,0 +1,1 @@
+"""Pure domain logic: names, retention, schedules, plans. Standard library only, no I/O."""

@@ -1,0 +1,93 @@
+"""The state directory: the last run's result per verb, and per target × dataset replication
+history that `status` and `report-result` read. Files are written atomically (rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zfsrep.core.result import FAILED, OK, RunResult
+
+DEFAULT_STATE_DIR = "/var/lib/zfsrep"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def result_path(state_dir: str | Path, verb: str) -> Path:
+    return Path(state_dir) / f"last-{verb}.json"
+
+
+def write_run_result(state_dir: str | Path, result: RunResult) -> Path:
+    path = result_path(state_dir, result.verb)
+    write_json_atomic(path, result.to_dict())
+    return path
+
+
+def read_run_result(state_dir: str | Path, verb: str) -> RunResult | None:
+    data = read_json(result_path(state_dir, verb))
+    return RunResult.from_dict(data) if data else None
+
+
+def replication_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / "replication.json"
+
+
+def record_replication(state_dir: str | Path, result: RunResult) -> None:
+    """Merge a replicate run into replication.json:
+    ``{target: {dataset: {last_attempt, last_success, last_error, newest_snapshot, bytes, seconds, status}}}``.
+    """
+    if result.dry_run:
+        return
+    path = replication_path(state_dir)
+    data: dict[str, dict[str, dict[str, Any]]] = read_json(path) or {}
+    for item in result.items:
+        if item.target is None:
+            continue
+        entry = data.setdefault(item.target, {}).setdefault(item.dataset, {})
+        entry["last_attempt"] = result.finished_at or result.started_at
+        entry["status"] = item.status
+        entry["bytes"] = item.bytes
+        entry["seconds"] = item.seconds
+        if item.status == FAILED:
+            entry["last_error"] = item.error
+        else:
+            entry["last_success"] = result.finished_at or result.started_at
+            entry["last_error"] = None
+            if item.to_snapshot:
+                entry["newest_snapshot"] = item.to_snapshot
+    write_json_atomic(path, data)
+
+
+def read_replication(state_dir: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
+    return read_json(replication_path(state_dir)) or {}
+
+
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "OK",
+    "read_replication",
+    "read_run_result",
+    "record_replication",
+    "write_run_result",
+]
