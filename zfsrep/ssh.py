@@ -1,0 +1,131 @@
+"""ssh to a target: one multiplexed master connection per target per run, strict host keys.
+
+`SshSession(target)` is a context manager; `argv_prefix` is what `Runner(prefix=...)` and the
+replication pipeline put in front of a remote command (which is always one `shlex.join`-ed
+word, see `zfsrep.execute.Runner`). The control socket lives in a private directory (0700)
+that is removed on exit, after `ssh -O exit` closes the master.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zfsrep.config.model import TargetConfig
+from zfsrep.errors import ZfsrepError
+from zfsrep.execute import Runner
+
+
+def ssh_failure_message(target: TargetConfig, destination: str, stderr: str) -> str:
+    """One actionable line for a failed ssh connection."""
+    where = f"{target.user}@{destination}:{target.port}"
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else "no answer"
+    if "Host key verification failed" in stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
+        fix = f"pin the target's host key in {target.known_hosts or '~/.ssh/known_hosts'} (ssh-keyscan, then verify it)"
+    elif "Permission denied" in stderr:
+        fix = f"authorize the key {target.identity_file or '(default identity)'} for {target.user} on {destination}"
+    elif "timed out" in stderr or "Connection refused" in stderr or "No route" in stderr or not stderr.strip():
+        fix = "check that the host is up and sshd listens (a warmup may be missing)"
+    elif "Could not resolve" in stderr:
+        fix = f"check targets.{target.name}.host"
+    else:
+        fix = "run the same ssh by hand with -v to see why"
+    return f"target {target.name}: cannot ssh to {where}: {last}; {fix}"
+
+
+def ssh_options(target: TargetConfig, *, control_path: str | None = None, batch: bool = True) -> list[str]:
+    """Options for `ssh` to ``target`` (everything before ``--`` and the destination)."""
+    argv: list[str] = []
+    if target.ssh_config:
+        argv += ["-F", target.ssh_config]
+    if batch:
+        argv += ["-o", "BatchMode=yes"]
+    argv += ["-o", "StrictHostKeyChecking=yes"]
+    if target.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={target.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
+    if target.identity_file:
+        argv += ["-i", target.identity_file, "-o", "IdentitiesOnly=yes"]
+    if target.port != 22:
+        argv += ["-p", str(target.port)]
+    if target.user:
+        argv += ["-l", target.user]
+    argv += ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "ConnectTimeout=30"]
+    if control_path:
+        # Clients only: the master is started explicitly (SshSession.start) with its stdio
+        # detached, so no command ever waits on a pipe held open by a persisting master.
+        argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={control_path}"]
+    for option in target.ssh_options:
+        argv += ["-o", option]
+    return argv
+
+
+@dataclass
+class SshSession:
+    target: TargetConfig
+    host: str | None = None  # overrides target.host (e.g. an EC2 address from warmup)
+    multiplex: bool = True
+    _dir: Path | None = field(default=None, init=False, repr=False)
+    _started: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def destination(self) -> str:
+        host = self.host or self.target.host
+        if not host:
+            raise ValueError(f"target {self.target.name!r} has no host (run `zfsrep warmup` first?)")
+        return host
+
+    @property
+    def control_path(self) -> str | None:
+        if not self.multiplex:
+            return None
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="zfsrep-ssh-"))
+        return str(self._dir / "%C")
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        """Open the master connection (idempotent); raise an actionable error if ssh fails."""
+        if self._started or not self.multiplex:
+            return
+        options = ssh_options(self.target, control_path=self.control_path)
+        options = [o for o in options if o != "ControlMaster=no"]
+        argv = ["ssh", *options, "-o", "ControlMaster=yes", "-o", "ControlPersist=600", "-f", "-N", "--", self.destination]
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                      timeout=timeout, check=False)
+                code = proc.returncode
+            except subprocess.TimeoutExpired:
+                code = 255
+            err.seek(0)
+            message = err.read().decode("utf-8", "replace").strip()
+        if code != 0:
+            raise ZfsrepError(ssh_failure_message(self.target, self.destination, message))
+        self._started = True
+
+    @property
+    def argv_prefix(self) -> list[str]:
+        self.start()
+        return ["ssh", *ssh_options(self.target, control_path=self.control_path), "--", self.destination]
+
+    def runner(self, *, timeout: float | None = None) -> Runner:
+        return Runner(prefix=tuple(self.argv_prefix), host=self.destination, timeout=timeout)
+
+    def close(self) -> None:
+        if self._dir is None:
+            return
+        self._started = False
+        subprocess.run(
+            ["ssh", *ssh_options(self.target, control_path=self.control_path), "-O", "exit", "--", self.destination],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False,
+        )
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = None
+
+    def __enter__(self) -> SshSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
