@@ -38,7 +38,10 @@ def ssh_failure_message(target: TargetConfig, destination: str, stderr: str) -> 
 
 def ssh_options(target: TargetConfig, *, control_path: str | None = None, batch: bool = True) -> list[str]:
     """Options for `ssh` to ``target`` (everything before ``--`` and the destination)."""
+    # ssh uses the FIRST value given for an option: the user's options go first so they win.
     argv: list[str] = []
+    for option in target.ssh_options:
+        argv += ["-o", option]
     if target.ssh_config:
         argv += ["-F", target.ssh_config]
     if batch:
@@ -57,8 +60,6 @@ def ssh_options(target: TargetConfig, *, control_path: str | None = None, batch:
         # Clients only: the master is started explicitly (SshSession.start) with its stdio
         # detached, so no command ever waits on a pipe held open by a persisting master.
         argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={control_path}"]
-    for option in target.ssh_options:
-        argv += ["-o", option]
     return argv
 
 
@@ -89,9 +90,9 @@ class SshSession:
         """Open the master connection (idempotent); raise an actionable error if ssh fails."""
         if self._started or not self.multiplex:
             return
-        options = ssh_options(self.target, control_path=self.control_path)
-        options = [o for o in options if o != "ControlMaster=no"]
-        argv = ["ssh", *options, "-o", "ControlMaster=yes", "-o", "ControlPersist=600", "-f", "-N", "--", self.destination]
+        options = ssh_options(self.target)
+        argv = ["ssh", *options, "-o", "ControlMaster=yes", "-o", f"ControlPath={self.control_path}",
+                "-o", "ControlPersist=600", "-f", "-N", "--", self.destination]
         with tempfile.TemporaryFile() as err:
             try:
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,

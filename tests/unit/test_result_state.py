@@ -1,0 +1,53 @@
+import json
+
+from zfsrep import state
+from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, ItemResult, RunResult
+
+
+def run(*statuses, errors=()):
+    return RunResult(
+        verb="replicate", started_at=100.0, finished_at=110.0,
+        items=[ItemResult(dataset=f"tank/d{i}", target="backup", status=s) for i, s in enumerate(statuses)],
+        errors=list(errors),
+    )
+
+
+def test_exit_codes():
+    assert run(OK, NOTHING_TO_DO).exit_code == 0
+    assert run().exit_code == 0
+    assert run(OK, FAILED).exit_code == 3
+    assert run(FAILED, FAILED).exit_code == 1
+    assert run(errors=["lock timeout"]).exit_code == 1
+    assert run(OK, errors=["teardown failed"]).exit_code == 3
+
+
+def test_result_round_trips_through_the_state_dir(tmp_path):
+    result = run(OK, FAILED)
+    result.items[1].error = "cannot receive: dataset is busy"
+    path = state.write_run_result(tmp_path, result)
+    data = json.loads(path.read_text())
+    assert data["exit_code"] == 3 and data["status"] == "partial" and data["seconds"] == 10.0
+    again = state.read_run_result(tmp_path, "replicate")
+    assert again.to_dict() == data
+    assert list(tmp_path.iterdir()) == [path]  # no temp files left behind
+
+
+def test_record_replication_keeps_last_success_through_failures(tmp_path):
+    ok = run(OK)
+    ok.items[0].to_snapshot = "zfsrep_hourly_2026-01-01T00:00:00Z"
+    state.record_replication(tmp_path, ok)
+    failed = RunResult(verb="replicate", started_at=200.0, finished_at=210.0,
+                       items=[ItemResult(dataset="tank/d0", target="backup", status=FAILED, error="boom")])
+    state.record_replication(tmp_path, failed)
+    entry = state.read_replication(tmp_path)["backup"]["tank/d0"]
+    assert entry["last_success"] == 110.0
+    assert entry["last_attempt"] == 210.0
+    assert entry["last_error"] == "boom"
+    assert entry["newest_snapshot"] == "zfsrep_hourly_2026-01-01T00:00:00Z"
+
+
+def test_dry_run_is_not_recorded(tmp_path):
+    r = run(OK)
+    r.dry_run = True
+    state.record_replication(tmp_path, r)
+    assert state.read_replication(tmp_path) == {}
