@@ -1,0 +1,92 @@
+"""Pure builders of `zfs` argument lists. Every dataset or snapshot name is its own argv element
+(names may contain spaces; a child may start with a dash), so nothing here is ever a shell
+string. Remote execution quotes the whole list once (`zfsrep.execute.Runner`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+ZFS = "zfs"
+
+SNAPSHOT_COLUMNS: tuple[str, ...] = ("name", "guid", "createtxg", "creation", "used", "userrefs")
+
+# Linux caps one argv element at 128 KiB (MAX_ARG_STRLEN); a `ds@a,b,c` batch stays far below,
+# also when it travels through ssh to a remote shell.
+MAX_BATCH_CHARS = 32 * 1024
+
+
+def list_datasets(
+    roots: Sequence[str],
+    *,
+    recursive: bool = False,
+    props: Sequence[str] = ("name",),
+    types: str = "filesystem,volume",
+) -> list[str]:
+    columns = ["name", *[p for p in props if p != "name"]]
+    argv = [ZFS, "list", "-H", "-p", "-t", types, "-o", ",".join(columns)]
+    if recursive:
+        argv.append("-r")
+    return [*argv, *roots]
+
+
+def list_snapshots(roots: Sequence[str], *, recursive: bool = False,
+                   columns: Sequence[str] = SNAPSHOT_COLUMNS) -> list[str]:
+    """All snapshots of ``roots`` (and their descendants if ``recursive``), oldest first."""
+    argv = [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", ",".join(columns), "-s", "createtxg"]
+    if recursive:
+        argv.append("-r")
+    else:
+        argv += ["-d", "1"]  # a filesystem's own snapshots, not its children's
+    return [*argv, *roots]
+
+
+def snapshot(full_names: Sequence[str], *, recursive: bool = False,
+             props: dict[str, str] | None = None) -> list[str]:
+    """One atomic `zfs snapshot` of ``ds@name`` entries (all in one pool, one per dataset)."""
+    if not full_names:
+        raise ValueError("zfs snapshot needs at least one name")
+    argv = [ZFS, "snapshot"]
+    if recursive:
+        argv.append("-r")
+    for key, value in (props or {}).items():
+        argv += ["-o", f"{key}={value}"]
+    return [*argv, *full_names]
+
+
+def destroy_batches(dataset: str, names: Iterable[str], *, dry_run: bool = False,
+                    max_chars: int = MAX_BATCH_CHARS) -> list[list[str]]:
+    """`zfs destroy ds@a,b,c` commands, each argument under ``max_chars``.
+
+    ``dry_run`` adds ``-n -v -p`` (zfs reports what it would reclaim, destroys nothing).
+    """
+    flags = ["-n", "-v", "-p"] if dry_run else []
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = len(dataset) + 1
+    for name in names:
+        if "@" in name or "," in name or not name:
+            raise ValueError(f"not a snapshot name (the part after @): {name!r}")
+        if current and size + len(name) + 1 > max_chars:
+            batches.append(current)
+            current, size = [], len(dataset) + 1
+        current.append(name)
+        size += len(name) + 1
+    if current:
+        batches.append(current)
+    return [[ZFS, "destroy", *flags, f"{dataset}@{','.join(batch)}"] for batch in batches]
+
+
+def hold(tag: str, full_names: Sequence[str]) -> list[str]:
+    return [ZFS, "hold", tag, *full_names]
+
+
+def release(tag: str, full_names: Sequence[str]) -> list[str]:
+    return [ZFS, "release", tag, *full_names]
+
+
+def holds(full_names: Sequence[str]) -> list[str]:
+    return [ZFS, "holds", "-H", *full_names]
+
+
+def get(props: Sequence[str], names: Sequence[str]) -> list[str]:
+    return [ZFS, "get", "-H", "-p", "-o", "name,property,value", ",".join(props), *names]

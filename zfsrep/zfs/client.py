@@ -1,0 +1,172 @@
+"""`ZfsClient`: the zfs control-plane commands zfsrep needs, over any `Runner` (local, or a
+target through `SshSession.runner()`). Listings are batched: one `zfs list` per pool for
+all requested roots, never one per dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from zfsrep.core.snapshot import Snapshot, pool_of
+from zfsrep.errors import CommandError
+from zfsrep.execute import CommandResult, Runner
+from zfsrep.zfs import argv as za
+from zfsrep.zfs import parse
+
+
+class DestroyError(CommandError):
+    """A `zfs destroy` batch failed; ``destroyed`` lists the snapshots earlier batches removed."""
+
+    def __init__(self, error: CommandError, dataset: str, destroyed: list[str]):
+        super().__init__(error.argv, error.returncode, error.stderr, host=error.host)
+        self.dataset = dataset
+        self.destroyed = destroyed
+
+
+def by_pool(names: Iterable[str]) -> dict[str, list[str]]:
+    """Group dataset (or ``ds@snap``) names by pool, keeping order and dropping repeats."""
+    pools: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        pools.setdefault(pool_of(name), []).append(name)
+    return pools
+
+
+@dataclass
+class ZfsClient:
+    runner: Runner
+
+    @property
+    def host(self) -> str | None:
+        return self.runner.host
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def _list(self, argv: list[str], roots: Sequence[str], missing_ok: bool) -> CommandResult:
+        result = self.runner.run(argv, check=False)
+        if result.returncode != 0:
+            missing = parse.missing_datasets(result.stderr)
+            other = parse.unexplained_errors(result.stderr)
+            if other or not missing or not missing_ok or not missing <= set(roots):
+                raise CommandError(argv, result.returncode, result.stderr, host=self.host)
+        return result
+
+    def list_datasets(
+        self,
+        roots: Sequence[str],
+        *,
+        recursive: bool = False,
+        props: Sequence[str] = (),
+        types: str = "filesystem,volume",
+        missing_ok: bool = False,
+    ) -> dict[str, dict[str, str]]:
+        """``{name: {prop: value}}`` for ``roots`` (and descendants), one `zfs list` per pool.
+
+        With ``missing_ok``, roots that do not exist are simply absent from the result.
+        """
+        columns = ["name", *[p for p in props if p != "name"]]
+        out: dict[str, dict[str, str]] = {}
+        for pool_roots in by_pool(roots).values():
+            argv = za.list_datasets(pool_roots, recursive=recursive, props=columns, types=types)
+            result = self._list(argv, pool_roots, missing_ok)
+            out.update(parse.datasets(result.stdout, columns))
+        return out
+
+    def list_snapshots(
+        self, roots: Sequence[str], *, recursive: bool = False, missing_ok: bool = False
+    ) -> dict[str, list[Snapshot]]:
+        """``{dataset: [snapshots oldest first]}``, one `zfs list -t snapshot` per pool.
+
+        Datasets without snapshots do not appear; use `list_datasets` to know which exist.
+        """
+        out: dict[str, list[Snapshot]] = {}
+        for pool_roots in by_pool(roots).values():
+            argv = za.list_snapshots(pool_roots, recursive=recursive)
+            result = self._list(argv, pool_roots, missing_ok)
+            for snap in parse.snapshots(result.stdout):
+                out.setdefault(snap.dataset, []).append(snap)
+        for snaps in out.values():
+            snaps.sort(key=lambda s: s.createtxg)
+        return out
+
+    def get(self, props: Sequence[str], names: Sequence[str], *, missing_ok: bool = False) -> dict[str, dict[str, str]]:
+        """``{name: {prop: value}}`` from one `zfs get -H -p` per pool ("-" means unset)."""
+        out: dict[str, dict[str, str]] = {}
+        for pool_names in by_pool(names).values():
+            argv = za.get(props, pool_names)
+            result = self._list(argv, pool_names, missing_ok)
+            out.update(parse.properties(result.stdout))
+        return out
+
+    def holds(self, full_names: Sequence[str], *, batch: int = 50) -> dict[str, set[str]]:
+        """``{ds@snap: {tags}}`` for snapshots that carry holds. `zfs holds` slows down
+        super-linearly with many names (openzfs#13372), so it is asked in bounded batches."""
+        out: dict[str, set[str]] = {}
+        names = list(dict.fromkeys(full_names))
+        for i in range(0, len(names), batch):
+            result = self.runner.run(za.holds(names[i:i + batch]))
+            out.update(parse.holds(result.stdout))
+        return out
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def snapshot(self, full_names: Sequence[str], *, recursive: bool = False,
+                 props: dict[str, str] | None = None) -> None:
+        """Create ``ds@name`` snapshots atomically: one `zfs snapshot` (so one pool, and at most
+        one new snapshot per dataset, which is what ZFS accepts in one transaction)."""
+        pools = by_pool(full_names)
+        if len(pools) > 1:
+            raise ValueError(f"one atomic zfs snapshot spans one pool, got {sorted(pools)}")
+        self.runner.run(za.snapshot(list(full_names), recursive=recursive, props=props))
+
+    def destroy(self, dataset: str, names: Sequence[str], *, max_chars: int = za.MAX_BATCH_CHARS) -> list[str]:
+        """Destroy ``dataset@name`` for each name, in `zfs destroy ds@a,b,c` batches.
+
+        Returns the names destroyed; a failed batch raises DestroyError (with what earlier
+        batches destroyed). ZFS destroys a batch all-or-nothing.
+        """
+        done: list[str] = []
+        for argv in za.destroy_batches(dataset, names, max_chars=max_chars):
+            try:
+                self.runner.run(argv)
+            except CommandError as e:
+                raise DestroyError(e, dataset, done) from None
+            done += argv[-1].split("@", 1)[1].split(",")
+        return done
+
+    def reclaimable(self, dataset: str, names: Sequence[str]) -> int:
+        """Bytes `zfs destroy -nvp` says destroying these snapshots would free (nothing changes)."""
+        total = 0
+        for argv in za.destroy_batches(dataset, names, dry_run=True):
+            result = self.runner.run(argv)
+            for line in result.stdout.splitlines():
+                key, _, value = line.partition("\t")
+                if key == "reclaim":
+                    total += parse.integer(value.strip(), "reclaim", line)
+        return total
+
+    def hold(self, tag: str, full_names: Sequence[str]) -> None:
+        """Place hold ``tag`` on each snapshot; a hold that already exists is fine."""
+        self._tag("hold", tag, full_names, "tag already exists")
+
+    def release(self, tag: str, full_names: Sequence[str]) -> None:
+        """Release hold ``tag`` from each snapshot; a hold that is not there is fine."""
+        self._tag("release", tag, full_names, "no such tag")
+
+    def _tag(self, verb: str, tag: str, full_names: Sequence[str], harmless: str) -> None:
+        names = list(dict.fromkeys(full_names))
+        if not names:
+            return
+        build = za.hold if verb == "hold" else za.release
+        for pool_names in by_pool(names).values():
+            argv = build(tag, pool_names)
+            result = self.runner.run(argv, check=False)
+            if result.ok:
+                continue
+            if harmless not in result.stderr:
+                raise CommandError(argv, result.returncode, result.stderr, host=self.host)
+            # ZFS applies a batch all-or-nothing: redo one by one, tolerating the harmless case.
+            for name in pool_names:
+                one = build(tag, [name])
+                single = self.runner.run(one, check=False)
+                if not single.ok and harmless not in single.stderr:
+                    raise CommandError(one, single.returncode, single.stderr, host=self.host)

@@ -1,0 +1,97 @@
+"""Parsers of `zfs ... -H -p` output: one record per line, fields separated by exactly one tab.
+
+Dataset names may contain spaces, so lines are only ever split on tabs (ZFS names cannot
+contain tabs or newlines). Anything unexpected raises ZfsOutputError naming the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from zfsrep.core.snapshot import Snapshot
+from zfsrep.errors import ZfsrepError
+from zfsrep.zfs.argv import SNAPSHOT_COLUMNS
+
+
+class ZfsOutputError(ZfsrepError):
+    """`zfs` printed something this version of zfsrep does not understand."""
+
+
+def rows(text: str, ncols: int) -> list[list[str]]:
+    out: list[list[str]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if line == "":
+            continue
+        fields = line.split("\t")
+        if len(fields) != ncols:
+            raise ZfsOutputError(
+                f"unexpected zfs output line {number} (expected {ncols} tab-separated fields, "
+                f"got {len(fields)}): {line[:200]!r}"
+            )
+        out.append(fields)
+    return out
+
+
+def table(text: str, columns: Sequence[str]) -> list[dict[str, str]]:
+    return [dict(zip(columns, fields, strict=True)) for fields in rows(text, len(columns))]
+
+
+def integer(value: str, what: str, line: str = "") -> int:
+    """A `-p` number; "-" (not applicable) is 0."""
+    if value == "-":
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise ZfsOutputError(f"expected a number for {what}, got {value!r}" + (f" in {line!r}" if line else "")) from None
+
+
+def snapshots(text: str, columns: Sequence[str] = SNAPSHOT_COLUMNS) -> list[Snapshot]:
+    """`zfs list -H -p -t snapshot -o name,guid,createtxg,creation,used,userrefs`, in output order."""
+    out: list[Snapshot] = []
+    for record in table(text, columns):
+        full = record["name"]
+        dataset, at, name = full.partition("@")
+        if not at or not dataset or not name:
+            raise ZfsOutputError(f"expected a snapshot name (dataset@name), got {full!r}")
+        num = lambda col: integer(record[col], col, full) if col in record else 0  # noqa: E731
+        out.append(Snapshot(
+            dataset=dataset, name=name, guid=num("guid"), createtxg=num("createtxg"),
+            creation=num("creation"), used=num("used"), userrefs=num("userrefs"),
+        ))
+    return out
+
+
+def datasets(text: str, columns: Sequence[str]) -> dict[str, dict[str, str]]:
+    """`zfs list -H -p -o name,<props>` as ``{name: {prop: value}}`` in output order."""
+    return {r["name"]: {k: v for k, v in r.items() if k != "name"} for r in table(text, columns)}
+
+
+def properties(text: str) -> dict[str, dict[str, str]]:
+    """`zfs get -H -p -o name,property,value` as ``{name: {property: value}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, prop, value in rows(text, 3):
+        out.setdefault(name, {})[prop] = value
+    return out
+
+
+def holds(text: str) -> dict[str, set[str]]:
+    """`zfs holds -H` (name, tag, timestamp) as ``{ds@snap: {tag, ...}}``."""
+    out: dict[str, set[str]] = {}
+    for name, tag, _when in rows(text, 3):
+        out.setdefault(name, set()).add(tag)
+    return out
+
+
+_MISSING = re.compile(r"^cannot open '(?P<name>.*)': (?:dataset does not exist|.*no such pool.*)$", re.M)
+
+
+def missing_datasets(stderr: str) -> set[str]:
+    """Names zfs reported as not existing ("cannot open 'x': dataset does not exist")."""
+    return {m.group("name") for m in _MISSING.finditer(stderr)}
+
+
+def unexplained_errors(stderr: str) -> list[str]:
+    """stderr lines that are not "does not exist" reports."""
+    return [line for line in stderr.splitlines() if line.strip() and not _MISSING.match(line)]
