@@ -1,0 +1,144 @@
+"""The pipeline plumbing with harmless local programs standing in for zfs send / ssh / recv.
+
+This proves the bytes go process to process through OS pipes (not through Python) and that
+every stage's failure is collected and attributed; it proves nothing about ZFS (the lab does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from zfsrep.pipeline import Stage, run_pipeline
+
+FAKE_SEND = textwrap.dedent("""
+    import os, sys, time
+    total, chunk = int(sys.argv[1]), 65536
+    mode = sys.argv[2] if len(sys.argv) > 2 else ""
+    sys.stderr.write(f"full\\ttank/a@s1\\t{total}\\nsize\\t{total}\\n"); sys.stderr.flush()
+    sent, seed = 0, 7
+    out = sys.stdout.buffer
+    try:
+        while sent < total:
+            n = min(chunk, total - sent)
+            block = bytes((seed + sent + i) % 251 for i in range(n))
+            out.write(block); out.flush()
+            sent += n
+            sys.stderr.write(f"12:00:00\\t{sent}\\ttank/a@s1\\n"); sys.stderr.flush()
+            if mode == "die-half" and sent >= total // 2:
+                os.kill(os.getpid(), 9)
+    except BrokenPipeError:
+        sys.stderr.write("warning: cannot send 'tank/a@s1': Broken pipe\\n")
+        sys.exit(1)
+""")
+
+
+def expected_bytes(total: int) -> bytes:
+    out = bytearray()
+    sent = 0
+    while sent < total:
+        n = min(65536, total - sent)
+        out += bytes((7 + sent + i) % 251 for i in range(n))
+        sent += n
+    return bytes(out)
+
+
+@pytest.fixture
+def fake_send(tmp_path: Path):
+    script = tmp_path / "fake_send.py"
+    script.write_text(FAKE_SEND)
+    return lambda *args: Stage("zfs send", [sys.executable, str(script), *map(str, args)])
+
+
+def pipe_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def test_bytes_flow_through_every_stage_unchanged(fake_send, tmp_path):
+    total = 1_000_000
+    sink = tmp_path / "received"
+    seen: list[tuple[int, int | None]] = []
+    before = pipe_fds()
+    parent_pipes: list[int] = []
+
+    def progress(done, estimated):
+        seen.append((done, estimated))
+        parent_pipes.append(pipe_fds() - before)
+
+    result = run_pipeline([
+        fake_send(total),
+        Stage("zstd", ["zstd", "-q", "-c", "-1"]),
+        Stage("receive", ["sh", "-c", 'zstd -q -d -c > "$1"', "sh", str(sink)]),
+    ], progress=progress)
+    assert result.ok, [s.describe() for s in result.stages]
+    assert hashlib.sha256(sink.read_bytes()).digest() == hashlib.sha256(expected_bytes(total)).digest()
+    # progress came from the sender's stderr and the estimate from its `size` line
+    assert seen[-1] == (total, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert result.bytes == total and result.estimated == total
+    # while the stream ran, this process held only the sender's stderr pipe: the stream's
+    # pipes were handed to the children, never read here
+    assert parent_pipes and max(parent_pipes) <= 1
+    assert [s.returncode for s in result.stages] == [0, 0, 0]
+
+
+def test_failing_middle_stage_is_the_cause_and_the_sender_is_a_victim(fake_send):
+    result = run_pipeline([
+        fake_send(5_000_000),
+        Stage("mbuffer", ["sh", "-c", "head -c 1000 >/dev/null; echo 'mbuffer: out of memory' >&2; exit 3"]),
+        Stage("ssh to backup", ["cat"]),
+    ])
+    assert not result.ok
+    sender, middle, last = result.stages
+    assert sender.returncode != 0 and sender.broken_pipe
+    assert middle.returncode == 3
+    assert result.failure is middle
+    assert result.failure.describe() == "mbuffer failed (exit status 3): mbuffer: out of memory"
+
+
+def test_killed_sender_is_the_cause_even_though_the_receiver_fails_too(fake_send):
+    result = run_pipeline([
+        fake_send(2_000_000, "die-half"),
+        Stage("ssh to backup", ["sh", "-c",
+                                "n=$(wc -c); echo \"cannot receive: incomplete stream ($n bytes)\" >&2; exit 1"]),
+    ])
+    sender, receiver = result.stages
+    assert sender.returncode == -signal.SIGKILL and sender.signal_name == "SIGKILL"
+    assert receiver.returncode == 1 and "incomplete stream" in receiver.stderr
+    assert result.failure is sender
+    assert "killed by SIGKILL" in result.failure.describe()
+    assert 0 < result.bytes < 2_000_000  # partial count, not the estimate
+
+
+def test_receiver_failure_is_reported_with_its_stderr(fake_send):
+    result = run_pipeline([
+        fake_send(3_000_000),
+        Stage("ssh to backup", ["sh", "-c",
+                                "echo 'cannot receive incremental stream: destination backup/tank/a has been modified' >&2; exit 1"]),
+    ])
+    assert result.failure is result.stages[1]
+    assert "has been modified" in result.failure.describe()
+    assert result.stages[0].broken_pipe
+
+
+def test_missing_program_raises_and_stops_what_started(fake_send):
+    with pytest.raises(FileNotFoundError):
+        run_pipeline([fake_send(10_000_000), Stage("nope", ["/nonexistent/zstd-xyz"])])
+
+
+def test_receiver_stdout_is_kept_with_its_stderr(fake_send):
+    result = run_pipeline([fake_send(1000), Stage("recv", ["sh", "-c", "cat >/dev/null; echo done-ok"])])
+    assert result.ok and "done-ok" in result.stages[1].stderr

@@ -1,0 +1,207 @@
+"""The data path: `zfs send` → [compressor] → [mbuffer/pv] → `ssh … zfs receive`, joined by
+OS pipes. Python starts the processes and hands each one's stdout to the next one's stdin as a
+file descriptor; no byte of the stream passes through Python. It watches the first stage's
+stderr for `zfs send -v -P` progress, collects every stage's exit status and stderr, and says
+which stage failed first (a stage that died of a broken pipe is a victim, not the cause).
+
+This module is the only user of `subprocess` for data pipelines (`zfsrep.execute` runs the
+control-plane commands).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from zfsrep.zfs.stream import parse_estimate, parse_progress_line
+
+TAIL_LINES = 20
+Progress = Callable[[int, "int | None"], None]  # (bytes so far, estimated total)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # what the user sees: "zfs send", "zstd", "mbuffer", "ssh to backup"
+    argv: Sequence[str]
+
+
+@dataclass
+class StageResult:
+    name: str
+    argv: list[str]
+    returncode: int | None
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                return signal.Signals(-self.returncode).name
+            except ValueError:
+                return f"signal {-self.returncode}"
+        return None
+
+    @property
+    def broken_pipe(self) -> bool:
+        """It failed only because a later stage went away (a victim, not the cause)."""
+        return self.returncode == -signal.SIGPIPE or "broken pipe" in self.stderr.lower()
+
+    def last_line(self) -> str:
+        lines = [ln.strip() for ln in self.stderr.strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
+    def describe(self) -> str:
+        if self.signal_name:
+            how = f"killed by {self.signal_name}"
+        else:
+            how = f"exit status {self.returncode}"
+        line = self.last_line()
+        return f"{self.name} failed ({how})" + (f": {line}" if line else "")
+
+
+@dataclass
+class PipelineResult:
+    stages: list[StageResult]
+    seconds: float
+    bytes: int = 0  # stream bytes as counted by `zfs send -P` (0 without progress output)
+    estimated: int | None = None  # the `size` zfs send announced at the start
+    progress_seen: bool = field(default=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.stages)
+
+    @property
+    def failure(self) -> StageResult | None:
+        """The stage that caused the failure: the first failed stage that did not merely die
+        of a broken pipe; failing that, the last failed stage."""
+        failed = [s for s in self.stages if not s.ok]
+        if not failed:
+            return None
+        causes = [s for s in failed if not s.broken_pipe]
+        return causes[0] if causes else failed[-1]
+
+
+def _tail(f) -> str:
+    f.seek(0)
+    data = f.read()
+    text = data[-16384:].decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-TAIL_LINES:])
+
+
+class _SendWatcher(threading.Thread):
+    """Reads the first stage's stderr line by line: progress lines go to the callback, the rest
+    is kept (bounded) for the error message."""
+
+    def __init__(self, stream, progress: Progress | None):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.progress = progress
+        self.bytes = 0
+        self.seen = False
+        self.estimated: int | None = None
+        self.lines: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def run(self) -> None:
+        for raw in iter(self.stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            done = parse_progress_line(line)
+            if done is not None:
+                self.bytes, self.seen = max(self.bytes, done), True
+            else:
+                size = parse_estimate(line)
+                if size is not None:
+                    self.estimated = size
+                elif line.strip() and not line.startswith(("full\t", "incremental\t")):
+                    self.lines.append(line)
+                else:
+                    continue
+            if self.progress is not None:
+                try:
+                    self.progress(self.bytes, self.estimated)
+                except Exception:  # a broken display must not break the transfer
+                    self.progress = None
+        self.stream.close()
+
+
+def run_pipeline(stages: Sequence[Stage], *, progress: Progress | None = None,
+                 env: dict[str, str] | None = None) -> PipelineResult:
+    """Run ``stages`` joined stdout→stdin by OS pipes and wait for all of them.
+
+    The first stage's stdin is /dev/null; the last stage's stdout is kept (like its stderr)
+    for the result. Raises FileNotFoundError (after stopping what started) if a program is
+    missing; every other failure is in the returned result.
+    """
+    if not stages:
+        raise ValueError("a pipeline needs at least one stage")
+    started = time.monotonic()
+    procs: list[subprocess.Popen] = []
+    errfiles: list = []
+    out = tempfile.TemporaryFile()
+    watcher: _SendWatcher | None = None
+    try:
+        upstream = None
+        for i, stage in enumerate(stages):
+            last = i == len(stages) - 1
+            err = subprocess.PIPE if i == 0 else tempfile.TemporaryFile()
+            errfiles.append(err)
+            proc = subprocess.Popen(
+                list(stage.argv),
+                stdin=upstream if upstream is not None else subprocess.DEVNULL,
+                stdout=out if last else subprocess.PIPE,
+                stderr=err,
+                env=env,
+                close_fds=True,
+            )
+            if upstream is not None:
+                upstream.close()  # the child holds it now; EOF and EPIPE must reach the ends
+            upstream = proc.stdout
+            procs.append(proc)
+            if i == 0:
+                watcher = _SendWatcher(proc.stderr, progress)
+                watcher.start()
+        for proc in procs:
+            proc.wait()
+    except BaseException:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        raise
+    finally:
+        if watcher is not None:
+            watcher.join(timeout=30)
+    results: list[StageResult] = []
+    for i, (stage, proc) in enumerate(zip(stages, procs, strict=True)):
+        if i == 0:
+            stderr = "\n".join(watcher.lines) if watcher else ""
+        else:
+            stderr = _tail(errfiles[i])
+            errfiles[i].close()
+        if i == len(stages) - 1:
+            stdout = _tail(out)
+            stderr = "\n".join(x for x in (stderr, stdout) if x.strip())
+        results.append(StageResult(stage.name, list(stage.argv), proc.returncode, stderr))
+    out.close()
+    result = PipelineResult(results, seconds=time.monotonic() - started)
+    if watcher is not None:
+        result.bytes, result.estimated, result.progress_seen = watcher.bytes, watcher.estimated, watcher.seen
+        if result.ok and result.estimated is not None:
+            # progress is sampled once a second: the final second is not in the last sample
+            result.bytes = max(result.bytes, result.estimated)
+    return result
+
