@@ -10,6 +10,7 @@ control-plane commands).
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -107,17 +108,23 @@ class _SendWatcher(threading.Thread):
         super().__init__(daemon=True)
         self.stream = stream
         self.progress = progress
-        self.bytes = 0
+        self.per_snapshot: dict[str, int] = {}  # zfs restarts the count for each snapshot
         self.seen = False
         self.estimated: int | None = None
         self.lines: deque[str] = deque(maxlen=TAIL_LINES)
 
+    @property
+    def bytes(self) -> int:
+        return sum(self.per_snapshot.values())
+
     def run(self) -> None:
         for raw in iter(self.stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            done = parse_progress_line(line)
-            if done is not None:
-                self.bytes, self.seen = max(self.bytes, done), True
+            sample = parse_progress_line(line)
+            if sample is not None:
+                done, snap = sample
+                self.per_snapshot[snap] = max(self.per_snapshot.get(snap, 0), done)
+                self.seen = True
             else:
                 size = parse_estimate(line)
                 if size is not None:
@@ -205,3 +212,46 @@ def run_pipeline(stages: Sequence[Stage], *, progress: Progress | None = None,
             result.bytes = max(result.bytes, result.estimated)
     return result
 
+
+
+# --- the replication data path -----------------------------------------------------------------
+
+COMPRESSORS: dict[str, tuple[list[str], list[str]]] = {
+    # name: (compress argv on the sender, decompress argv on the receiver)
+    "zstd": (["zstd", "-q", "-c", "-3", "-T0"], ["zstd", "-q", "-d", "-c"]),
+    "lz4": (["lz4", "-q", "-c"], ["lz4", "-q", "-d", "-c"]),
+}
+DEFAULT_RATE_BUFFER = "16M"
+
+
+def buffer_stage(mbuffer: str | None, rate_limit: str | None, *, have: Callable[[str], bool]) -> Stage | None:
+    """mbuffer (`-m size`, `-r rate`) when configured or needed for a rate limit; `pv -L` as
+    the rate limiter when mbuffer is missing. Raises LookupError naming what is missing."""
+    if mbuffer is None and rate_limit is None:
+        return None
+    if have("mbuffer"):
+        argv = ["mbuffer", "-q", "-s", "128k", "-m", mbuffer or DEFAULT_RATE_BUFFER]
+        if rate_limit:
+            argv += ["-r", rate_limit]
+        return Stage("mbuffer", argv)
+    if mbuffer is None and have("pv"):
+        return Stage("pv", ["pv", "-q", "-L", rate_limit])
+    raise LookupError("mbuffer" if mbuffer else "mbuffer or pv")
+
+
+def replication_stages(send: Sequence[str], recv: Sequence[str], *, ssh_prefix: Sequence[str],
+                       destination: str, compress: str = "none", buffer: Stage | None = None,
+                       ) -> list[Stage]:
+    """send → [compress] → [buffer] → ssh (remote: [decompress |] zfs receive).
+
+    The remote side is one shell word built with `shlex.join` from argv lists."""
+    stages = [Stage("zfs send", list(send))]
+    remote = shlex.join(recv)
+    if compress != "none":
+        comp, decomp = COMPRESSORS[compress]
+        stages.append(Stage(comp[0], comp))
+        remote = f"{shlex.join(decomp)} | {remote}"
+    if buffer is not None:
+        stages.append(buffer)
+    stages.append(Stage(f"ssh to {destination}", [*ssh_prefix, remote]))
+    return stages

@@ -142,3 +142,50 @@ def test_missing_program_raises_and_stops_what_started(fake_send):
 def test_receiver_stdout_is_kept_with_its_stderr(fake_send):
     result = run_pipeline([fake_send(1000), Stage("recv", ["sh", "-c", "cat >/dev/null; echo done-ok"])])
     assert result.ok and "done-ok" in result.stages[1].stderr
+
+
+def test_progress_of_an_incremental_stream_sums_each_snapshots_count():
+    import io
+
+    from zfsrep.pipeline import _SendWatcher
+
+    text = ("incremental\ts1\ttank/a@s2\t300\nincremental\ts2\ttank/a@s3\t500\nsize\t800\n"
+            "12:00:00\t100\ttank/a@s2\n12:00:01\t300\ttank/a@s2\n"
+            "12:00:02\t200\ttank/a@s3\n12:00:03\t480\ttank/a@s3\nwarning: something odd\n")
+    seen = []
+    w = _SendWatcher(io.BytesIO(text.encode()), lambda d, e: seen.append((d, e)))
+    w.run()
+    assert w.bytes == 780 and w.estimated == 800
+    assert seen[-1] == (780, 800)
+    assert list(w.lines) == ["warning: something odd"]
+
+
+def test_replication_stages_compose_the_data_path():
+    import shlex
+
+    from zfsrep.pipeline import buffer_stage, replication_stages
+
+    send = ["zfs", "send", "-L", "-c", "-e", "tank/my data@s1"]
+    recv = ["zfs", "receive", "-u", "-s", "backup/tank/my data"]
+    prefix = ["ssh", "-o", "BatchMode=yes", "--", "backup.example"]
+    buf = buffer_stage("256M", "20M", have=lambda tool: tool == "mbuffer")
+    stages = replication_stages(send, recv, ssh_prefix=prefix, destination="backup.example",
+                                compress="zstd", buffer=buf)
+    assert [s.name for s in stages] == ["zfs send", "zstd", "mbuffer", "ssh to backup.example"]
+    assert stages[2].argv == ["mbuffer", "-q", "-s", "128k", "-m", "256M", "-r", "20M"]
+    remote = stages[-1].argv[-1]
+    assert stages[-1].argv[:-1] == prefix
+    assert remote == "zstd -q -d -c | zfs receive -u -s 'backup/tank/my data'"
+    left, right = remote.split(" | ")
+    assert shlex.split(right) == recv
+
+
+def test_rate_limit_falls_back_to_pv_and_says_what_is_missing():
+    from zfsrep.pipeline import buffer_stage
+
+    assert buffer_stage(None, None, have=lambda t: False) is None
+    assert buffer_stage(None, "5M", have=lambda t: t == "pv").argv == ["pv", "-q", "-L", "5M"]
+    with pytest.raises(LookupError, match="mbuffer or pv"):
+        buffer_stage(None, "5M", have=lambda t: False)
+    with pytest.raises(LookupError, match="^mbuffer$"):
+        buffer_stage("1G", None, have=lambda t: t == "pv")

@@ -62,7 +62,7 @@ def test_parse_estimate_and_progress():
     assert zs.parse_estimate(out) == 1234567
     assert zs.parse_estimate("incremental\ts1\ttank/a@s3\t99\nincremental\ts3\ttank/a@s4\t1\nsize\t100\n") == 100
     assert zs.parse_estimate("nothing here") is None
-    assert zs.parse_progress_line("21:15:02\t73400320\ttank/my data@s1\n") == 73400320
+    assert zs.parse_progress_line("21:15:02\t73400320\ttank/my data@s1\n") == (73400320, "tank/my data@s1")
     assert zs.parse_progress_line("full\ttank/a@s1\t5") is None
     assert zs.parse_progress_line("warning: cannot send") is None
 

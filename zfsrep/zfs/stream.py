@@ -77,9 +77,10 @@ def recv_abort_argv(dataset: str) -> list[str]:
     return ["zfs", "receive", "-A", dataset]
 
 
-def create_placeholder_argv(dataset: str) -> list[str]:
-    """A missing parent of a receiving dataset: never mounted, holds nothing itself."""
-    return ["zfs", "create", "-o", "canmount=off", dataset]
+def create_placeholder_argv(dataset: str, *, parents: bool = False) -> list[str]:
+    """A missing parent of a receiving dataset: never mounted, holds nothing itself.
+    With ``parents`` (`-p`), missing ancestors are created too (with default properties)."""
+    return ["zfs", "create", *(["-p"] if parents else []), "-o", "canmount=off", dataset]
 
 
 # --- parsers -------------------------------------------------------------------------------
@@ -95,10 +96,12 @@ def parse_estimate(text: str) -> int | None:
     return int(sizes[-1]) if sizes else None
 
 
-def parse_progress_line(line: str) -> int | None:
-    """Bytes sent so far from one `zfs send -v -P` progress line (`HH:MM:SS<TAB>bytes<TAB>snap`)."""
+def parse_progress_line(line: str) -> tuple[int, str] | None:
+    """(bytes, snapshot) from one `zfs send -v -P` progress line (`HH:MM:SS<TAB>bytes<TAB>snap`).
+
+    The count restarts for each snapshot of an `-I` stream, so callers sum per snapshot."""
     m = _PROGRESS_LINE.match(line.rstrip("\n"))
-    return int(m.group(1)) if m else None
+    return (int(m.group(1)), m.group(2)) if m else None
 
 
 @dataclass(frozen=True)
