@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from zfsrep import __version__
-from zfsrep.cli import config_cmd
+from zfsrep.cli import config_cmd, systemd_cmd
 
 app = typer.Typer(
     name="zfsrep",
@@ -39,6 +39,7 @@ def _root(
 
 
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(systemd_cmd.app, name="systemd")
 
 # name -> (module, function); `zfsrep.cli.scripts` builds `zfsrep-<name>` from the same table.
 VERBS: dict[str, tuple[str, str]] = {}

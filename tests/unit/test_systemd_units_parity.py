@@ -1,0 +1,69 @@
+"""The NixOS module's units (nixos-modules/units.nix, evaluated by nix-instantiate) equal the
+ones `zfsrep systemd render` writes (zfsrep/systemd.py), for the same inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zfsrep.systemd import UnitInputs, units
+
+UNITS_NIX = Path(__file__).resolve().parents[2] / "nixos-modules" / "units.nix"
+
+
+def nix_units(inputs: UnitInputs, tmp_path: Path) -> dict:
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps(inputs.nix_args()))
+    expr = f"import {UNITS_NIX} (builtins.fromJSON (builtins.readFile {args}))"
+    result = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_parity_for_the_defaults(tmp_path):
+    inputs = UnitInputs(exe="/nix/store/x-zfsrep/bin/zfsrep", config_file="/etc/zfsrep/config.toml")
+    assert nix_units(inputs, tmp_path) == units(inputs)
+
+
+def test_parity_for_a_dedicated_user_with_warmups_credentials_and_odd_paths(tmp_path):
+    inputs = UnitInputs(
+        exe="/opt/zfs rep/bin/zfsrep",
+        config_file='/etc/zfs%rep/"c$f".toml',
+        user="zfsrep",
+        group="backup",
+        snapshot_on_calendar="*:0/5",
+        replicate_on_calendar="Mon *-*-* 03:00",
+        warmup_targets=("ec2", "nas;2"),
+        report=True,
+        snapshot_permissions=("snapshot", "destroy"),
+        state_dir="/srv/zfsrep",
+        lock_dir="/var/lock/zfsrep",
+        credentials={"aws-credentials": "/etc/aws", "ssh-key": "/etc/id"},
+        environment={"EXTRA": "a b"},
+    )
+    assert nix_units(inputs, tmp_path) == units(inputs)
+
+
+words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    user=st.sampled_from(["root", "zfsrep"]),
+    warmups=st.lists(words, max_size=3, unique=True).map(lambda xs: tuple(sorted(xs))),
+    report=st.booleans(),
+    datasets=st.booleans(),
+    config_file=words.map(lambda w: "/etc/" + w),
+    state_dir=st.sampled_from(["/var/lib/zfsrep", "/var/lib/", "/srv/state"]),
+)
+def test_parity_holds_for_generated_inputs(tmp_path, user, warmups, report, datasets, config_file, state_dir):
+    inputs = UnitInputs(exe="/usr/bin/zfsrep", config_file=config_file, user=user, warmup_targets=warmups,
+                        report=report, datasets=datasets, state_dir=state_dir)
+    assert nix_units(inputs, tmp_path) == units(inputs)

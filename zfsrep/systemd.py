@@ -1,0 +1,259 @@
+"""The systemd units of zfsrep: `zfs-snapshot` and `zfs-replicate` services with their timers.
+
+One structure, two renderers: `units()` here feeds `zfsrep systemd render` (unit files for
+pip installs on Debian/Ubuntu), and `nixos-modules/units.nix` builds the very same structure for
+the NixOS module. `tests/unit/test_systemd_units_parity.py` evaluates the Nix file and compares,
+so names, Exec lines and hardening cannot drift apart. Pure: no I/O.
+
+Structure: ``{unit name: {"unit": {...}, "service": {...}, "timer": {...}}}``; each value is a
+string or a list of strings (a list renders as one line per item).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from zfsrep.config.model import Config
+
+SNAPSHOT_UNIT = "zfs-snapshot"
+REPLICATE_UNIT = "zfs-replicate"
+DEFAULT_SNAPSHOT_ON_CALENDAR = "*:0/15"
+DEFAULT_REPLICATE_ON_CALENDAR = "hourly"
+# `zfs allow` sets, granted in ExecStartPre and revoked in ExecStopPost when the units run as a
+# dedicated user. Disjoint on purpose: one unit's revoke must not pull a permission from under
+# the other unit while it runs.
+SNAPSHOT_PERMISSIONS = ("snapshot", "destroy", "mount")
+REPLICATE_PERMISSIONS = ("send", "hold", "release", "bookmark")
+# Credential names with a fixed meaning (LoadCredential=NAME:PATH; the config says "%d/NAME").
+AWS_CREDENTIAL = "aws-credentials"
+
+_NEEDS_QUOTES = re.compile(r"[\s\"'\\;]")
+
+
+def exec_arg(arg: str) -> str:
+    """One argument of an Exec= line: specifiers (%) and variables ($) literal, quoted if needed."""
+    text = arg.replace("%", "%%").replace("$", "$$")
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def exec_line(argv: list[str], prefix: str = "") -> str:
+    return prefix + " ".join(exec_arg(a) for a in argv)
+
+
+def env_assignment(name: str, value: str) -> str:
+    """An Environment= item; specifiers such as %d stay live."""
+    text = f"{name}={value}"
+    return f'"{text}"' if _NEEDS_QUOTES.search(text) else text
+
+
+@dataclass(frozen=True)
+class UnitInputs:
+    """Everything the units depend on. The NixOS module passes the same fields (camelCase)."""
+
+    exe: str  # absolute path of the zfsrep executable
+    config_file: str
+    user: str = "root"  # "root", or a dedicated user that gets `zfs allow` per run
+    group: str | None = None  # default: same as user
+    snapshot_on_calendar: str = DEFAULT_SNAPSHOT_ON_CALENDAR
+    replicate_on_calendar: str = DEFAULT_REPLICATE_ON_CALENDAR
+    warmup_targets: tuple[str, ...] = ()  # targets with a warmup: ExecStartPre warmup, ExecStopPost teardown
+    report: bool = False  # a report sink is configured: ExecStopPost report-result
+    datasets: bool = True  # any dataset configured (the allow step needs one)
+    snapshot_permissions: tuple[str, ...] = SNAPSHOT_PERMISSIONS
+    replicate_permissions: tuple[str, ...] = REPLICATE_PERMISSIONS
+    state_dir: str = "/var/lib/zfsrep"
+    lock_dir: str = "/run/zfsrep"
+    credentials: dict[str, str] = field(default_factory=dict)  # name -> path on this machine
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def nix_args(self) -> dict[str, Any]:
+        """The same inputs as `nixos-modules/units.nix` takes them."""
+        return {
+            "exe": self.exe,
+            "configFile": self.config_file,
+            "user": self.user,
+            "group": self.group or self.user,
+            "snapshotOnCalendar": self.snapshot_on_calendar,
+            "replicateOnCalendar": self.replicate_on_calendar,
+            "warmupTargets": list(self.warmup_targets),
+            "report": self.report,
+            "datasets": self.datasets,
+            "snapshotPermissions": list(self.snapshot_permissions),
+            "replicatePermissions": list(self.replicate_permissions),
+            "stateDir": self.state_dir,
+            "lockDir": self.lock_dir,
+            "credentials": dict(self.credentials),
+            "environment": dict(self.environment),
+        }
+
+
+def inputs_from_config(config: Config, *, exe: str, config_file: str, **options: Any) -> UnitInputs:
+    """The unit inputs a config implies: warmup targets, report sinks, state and lock dirs."""
+    report = config.report
+    implied: dict[str, Any] = {
+        "warmup_targets": tuple(sorted(n for n, t in config.targets.items() if t.warmup is not None)),
+        "report": any(s is not None for s in (report.honeycomb, report.healthchecks, report.webhook)),
+        "datasets": bool(config.datasets),
+        "state_dir": config.state_dir,
+        "lock_dir": config.lock_dir,
+    }
+    return UnitInputs(exe=exe, config_file=config_file, **{**implied, **options})
+
+
+def placement_problems(inputs: UnitInputs) -> list[str]:
+    """Paths the sandbox would hide from the services: one actionable line each."""
+    problems: list[str] = []
+    hidden = ["/tmp/", "/var/tmp/"]  # PrivateTmp
+    if inputs.user != "root":
+        hidden += ["/home/", "/root/", "/run/user/"]  # ProtectHome=yes
+    for what, path in (("the config file", inputs.config_file), ("the zfsrep executable", inputs.exe)):
+        where = next((h for h in hidden if path.startswith(h)), None)
+        if where:
+            problems.append(
+                f"{what} {path} is under {where}, which the units' sandbox hides "
+                f"({'PrivateTmp' if 'tmp' in where else 'ProtectHome'}); move it, e.g. to "
+                + ("/etc/zfsrep/config.toml" if what == "the config file" else "a venv in /opt/zfsrep")
+            )
+    return problems
+
+
+def hardening(inputs: UnitInputs) -> dict[str, str | list[str]]:
+    """Sandboxing shared by both services. Root keeps only CAP_SYS_ADMIN (the zfs ioctls)."""
+    root = inputs.user == "root"
+    settings: dict[str, str | list[str]] = {
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "PrivateMounts": "yes",
+        "ProtectSystem": "strict",
+        # root's ssh keys and known_hosts usually live in /root/.ssh: readable, never writable.
+        "ProtectHome": "read-only" if root else "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelLogs": "yes",
+        "ProtectControlGroups": "yes",
+        "ProtectClock": "yes",
+        "ProtectHostname": "yes",
+        "ProtectProc": "invisible",
+        "RestrictNamespaces": "yes",
+        "RestrictRealtime": "yes",
+        "RestrictSUIDSGID": "yes",
+        "LockPersonality": "yes",
+        "MemoryDenyWriteExecute": "yes",
+        "RemoveIPC": "yes",
+        "SystemCallArchitectures": "native",
+        "SystemCallFilter": ["@system-service"] if root else ["@system-service", "~@privileged @resources"],
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+        "DevicePolicy": "closed",
+        "DeviceAllow": "/dev/zfs rw",
+        "CapabilityBoundingSet": "CAP_SYS_ADMIN" if root else "",
+        "UMask": "0077",
+    }
+    return settings
+
+
+def _directories(inputs: UnitInputs) -> dict[str, str | list[str]]:
+    settings: dict[str, str | list[str]] = {}
+    writable: list[str] = []
+    if inputs.state_dir.startswith("/var/lib/") and inputs.state_dir != "/var/lib/":
+        settings["StateDirectory"] = inputs.state_dir.removeprefix("/var/lib/")
+        settings["StateDirectoryMode"] = "0750"
+    else:
+        writable.append(inputs.state_dir)
+    if inputs.lock_dir.startswith("/run/") and inputs.lock_dir != "/run/":
+        settings["RuntimeDirectory"] = inputs.lock_dir.removeprefix("/run/")
+        settings["RuntimeDirectoryMode"] = "0750"
+        # both services share it: the one that stops first must not remove it under the other
+        settings["RuntimeDirectoryPreserve"] = "yes"
+    else:
+        writable.append(inputs.lock_dir)
+    if writable:
+        settings["ReadWritePaths"] = writable
+    return settings
+
+
+def _service(inputs: UnitInputs, verb: str, permissions: tuple[str, ...], warmups: tuple[str, ...]) -> dict[str, Any]:
+    def zfsrep(command: str, *options: str, prefix: str = "") -> str:
+        return exec_line([inputs.exe, *command.split(), "--config", inputs.config_file, *options], prefix)
+
+    delegate = inputs.user != "root" and inputs.datasets and bool(permissions)
+    perms = ",".join(permissions)
+    pre: list[str] = []
+    post: list[str] = []
+    if delegate:
+        # "+": runs with full privileges, outside the sandbox and the User= below.
+        pre.append(zfsrep("systemd allow", "--user", inputs.user, "--permissions", perms, prefix="+"))
+    # "-": one target's failed warmup must not stop the others; replicate reports that target.
+    pre += [zfsrep("warmup", "--target", t, prefix="-") for t in warmups]
+    post += [zfsrep("teardown", "--target", t, prefix="-") for t in warmups]
+    if inputs.report:
+        post.append(zfsrep("report-result", "--verb", verb, prefix="-"))
+    if delegate:
+        post.append(zfsrep("systemd unallow", "--user", inputs.user, "--permissions", perms, prefix="-+"))
+
+    environment = {"TZ": "UTC", **inputs.environment}
+    if AWS_CREDENTIAL in inputs.credentials:
+        environment.setdefault("AWS_SHARED_CREDENTIALS_FILE", f"%d/{AWS_CREDENTIAL}")
+    service: dict[str, Any] = {"Type": "oneshot"}
+    if inputs.user != "root":
+        service["User"] = inputs.user
+        service["Group"] = inputs.group or inputs.user
+    service["Environment"] = [env_assignment(k, v) for k, v in sorted(environment.items())]
+    if pre:
+        service["ExecStartPre"] = pre
+    service["ExecStart"] = zfsrep(verb)
+    if post:
+        service["ExecStopPost"] = post
+    if inputs.credentials:
+        service["LoadCredential"] = [f"{n}:{p}" for n, p in sorted(inputs.credentials.items())]
+    service.update(_directories(inputs))
+    service.update(hardening(inputs))
+    return service
+
+
+def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        SNAPSHOT_UNIT: {
+            "unit": {
+                "Description": "zfsrep: take and prune ZFS snapshots",
+                "After": ["zfs.target"],
+            },
+            "service": _service(inputs, "snapshot", inputs.snapshot_permissions, ()),
+            "timer": {"OnCalendar": inputs.snapshot_on_calendar, "Persistent": "true"},
+        },
+        REPLICATE_UNIT: {
+            "unit": {
+                "Description": "zfsrep: replicate ZFS snapshots to every target",
+                "After": ["zfs.target", "network-online.target"],
+                "Wants": ["network-online.target"],
+            },
+            "service": _service(inputs, "replicate", inputs.replicate_permissions, inputs.warmup_targets),
+            "timer": {"OnCalendar": inputs.replicate_on_calendar, "Persistent": "true"},
+        },
+    }
+
+
+def _section(name: str, values: dict[str, Any]) -> str:
+    lines = [f"[{name}]"]
+    for key, value in values.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key}={item}")
+    return "\n".join(lines) + "\n"
+
+
+def unit_files(structure: dict[str, dict[str, dict[str, Any]]], *, header: str = "") -> dict[str, str]:
+    """File name -> text of every .service and .timer file."""
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    files: dict[str, str] = {}
+    for name, parts in structure.items():
+        files[f"{name}.service"] = comment + _section("Unit", parts["unit"]) + "\n" + _section("Service", parts["service"])
+        timer_unit = {"Description": f"{parts['unit']['Description']} (timer)"}
+        files[f"{name}.timer"] = (
+            comment + _section("Unit", timer_unit) + "\n" + _section("Timer", parts["timer"]) + "\n"
+            + _section("Install", {"WantedBy": "timers.target"})
+        )
+    return files
