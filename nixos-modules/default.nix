@@ -1,0 +1,324 @@
+# services.zfsrep: ZFS snapshots and replication with zfsrep, as two hardened oneshot services
+# with timers (zfs-snapshot, zfs-replicate). `settings` is the TOML config the CLI reads (same
+# schema, docs/config.md); typed options cover what is NixOS wiring: schedules, the user and its
+# `zfs allow` permissions, credentials, known host keys. The units themselves come from
+# ./units.nix, shared with `zfsrep systemd render`.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    types
+    ;
+  cfg = config.services.zfsrep;
+  format = pkgs.formats.toml { };
+  configFile = "/etc/zfsrep/config.toml";
+
+  # Credential name -> option holding the path on the machine. The config refers to "%d/<name>".
+  credentialNames = {
+    sshKey = "ssh-key";
+    honeycombKey = "honeycomb-key";
+    awsCredentials = "aws-credentials";
+    healthchecksUrl = "healthchecks-url";
+    webhookUrl = "webhook-url";
+  };
+  credentials = lib.filterAttrs (_: path: path != null) (
+    lib.mapAttrs' (opt: name: lib.nameValuePair name cfg.credentials.${opt}) credentialNames
+    // cfg.credentials.extra
+  );
+  cred = name: "%d/${name}";
+
+  knownHostsFile = pkgs.writeText "zfsrep-known_hosts" (
+    lib.concatStrings (
+      lib.mapAttrsToList (
+        name: keys:
+        let
+          target = cfg.settings.targets.${name} or { };
+          host = target.host or name;
+          port = target.port or 22;
+          pattern = if port == 22 then host else "[${host}]:${toString port}";
+        in
+        lib.concatMapStrings (key: "${pattern} ${key}\n") keys
+      ) cfg.knownHosts
+    )
+  );
+
+  # What the module adds to the user's settings (theirs win): credential paths, known hosts.
+  targets = lib.mapAttrs (
+    name: target:
+    lib.optionalAttrs (cfg.credentials.sshKey != null) { identity_file = cred "ssh-key"; }
+    // lib.optionalAttrs (cfg.knownHosts ? ${name}) { known_hosts = "${knownHostsFile}"; }
+    // target
+  ) (cfg.settings.targets or { });
+  report =
+    let
+      given = cfg.settings.report or { };
+    in
+    given
+    // lib.optionalAttrs (cfg.credentials.honeycombKey != null) {
+      honeycomb = { key_file = cred "honeycomb-key"; } // (given.honeycomb or { });
+    }
+    // lib.optionalAttrs (cfg.credentials.healthchecksUrl != null) {
+      healthchecks = { url_file = cred "healthchecks-url"; } // (given.healthchecks or { });
+    }
+    // lib.optionalAttrs (cfg.credentials.webhookUrl != null) {
+      webhook = { url_file = cred "webhook-url"; } // (given.webhook or { });
+    };
+  settings =
+    cfg.settings
+    // lib.optionalAttrs (targets != { }) { inherit targets; }
+    // lib.optionalAttrs (report != { }) { inherit report; };
+
+  datasets = settings.datasets or [ ];
+  warmupTargets = lib.sort (a: b: a < b) (lib.attrNames (lib.filterAttrs (_: t: t ? warmup) targets));
+  hasSink = lib.any (s: report ? ${s}) [
+    "honeycomb"
+    "healthchecks"
+    "webhook"
+  ];
+
+  units = import ./units.nix {
+    exe = lib.getExe cfg.package;
+    inherit configFile credentials warmupTargets;
+    inherit (cfg) user group;
+    snapshotOnCalendar = cfg.snapshot.onCalendar;
+    replicateOnCalendar = cfg.replicate.onCalendar;
+    report = hasSink;
+    datasets = datasets != [ ];
+    snapshotPermissions = cfg.permissions.snapshot;
+    replicatePermissions = cfg.permissions.replicate;
+    stateDir = settings.state_dir or "/var/lib/zfsrep";
+    lockDir = settings.lock_dir or "/run/zfsrep";
+    environment = { };
+  };
+
+  # The zfs CLI must match the running kernel module: the booted system's, as nixpkgs' syncoid does.
+  runtimePath = [
+    config.boot.zfs.package
+    pkgs.openssh
+    pkgs.zstd
+    pkgs.lz4
+    pkgs.mbuffer
+    pkgs.pv
+  ];
+
+  mkService = name: {
+    description = units.${name}.unit.Description;
+    after = units.${name}.unit.After;
+    wants = units.${name}.unit.Wants or [ ];
+    unitConfig = removeAttrs units.${name}.unit [
+      "Description"
+      "After"
+      "Wants"
+    ];
+    serviceConfig = units.${name}.service;
+    path = runtimePath;
+    # a run in progress is never restarted by a switch; the next timer run uses the new config
+    restartIfChanged = false;
+    stopIfChanged = false;
+  };
+  mkTimer = name: {
+    description = "${units.${name}.unit.Description} (timer)";
+    wantedBy = [ "timers.target" ];
+    timerConfig = units.${name}.timer;
+  };
+
+  storePaths = lib.filter (p: lib.hasPrefix builtins.storeDir (toString p)) (lib.attrValues credentials);
+  targetsWithoutHostKey = lib.attrNames (
+    lib.filterAttrs (_: t: t ? warmup && !(t ? known_hosts) && !(t ? ssh_config)) targets
+  );
+  plainUrls = lib.filter (s: (report.${s} or { }) ? url) [
+    "healthchecks"
+    "webhook"
+  ];
+in
+{
+  _file = ./default.nix;
+
+  options.services.zfsrep = {
+    enable = mkEnableOption "zfsrep ZFS snapshots and replication (zfs-snapshot and zfs-replicate services with timers)";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.zfsrep or (pkgs.callPackage ../nix/package.nix { });
+      defaultText = literalExpression "pkgs.zfsrep or the package built from this flake";
+      description = "The zfsrep package.";
+    };
+
+    settings = mkOption {
+      type = types.submodule { freeformType = format.type; };
+      default = { };
+      example = literalExpression ''
+        {
+          datasets = [ { name = "tank/home"; recursive = true; } ];
+          targets.offsite = { host = "backup.example.net"; dataset = "backup/hosts/web1"; };
+          report.honeycomb.dataset = "zfsrep";
+        }
+      '';
+      description = ''
+        The zfsrep config (rendered to ${configFile}, the file the CLI reads): the same TOML
+        schema as `zfsrep config init` writes (docs/config.md). Secrets never go here: use
+        {option}`services.zfsrep.credentials`, which fills in the `%d/<name>` file paths.
+      '';
+    };
+
+    user = mkOption {
+      type = types.str;
+      default = "zfsrep";
+      description = ''
+        The user the services run as. A dedicated user (the default, created by this module) is
+        granted {option}`services.zfsrep.permissions` with `zfs allow` on every configured dataset
+        for the length of each run only. `"root"` skips the delegation and keeps only
+        CAP_SYS_ADMIN in the sandbox.
+      '';
+    };
+
+    group = mkOption {
+      type = types.str;
+      default = cfg.user;
+      defaultText = literalExpression "config.services.zfsrep.user";
+      description = "The group the services run as.";
+    };
+
+    permissions = {
+      snapshot = mkOption {
+        type = types.listOf types.str;
+        default = [
+          "snapshot"
+          "destroy"
+          "mount"
+        ];
+        description = "`zfs allow` permissions zfs-snapshot holds while it runs (keep disjoint from `replicate`).";
+      };
+      replicate = mkOption {
+        type = types.listOf types.str;
+        default = [
+          "send"
+          "hold"
+          "release"
+          "bookmark"
+        ];
+        description = "`zfs allow` permissions zfs-replicate holds while it runs (keep disjoint from `snapshot`).";
+      };
+    };
+
+    snapshot = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether to take and prune snapshots on a timer (zfs-snapshot.timer).";
+      };
+      onCalendar = mkOption {
+        type = types.str;
+        default = "*:0/15";
+        description = "When zfs-snapshot runs (systemd.time(7) OnCalendar=); each run takes only the snapshots that are due.";
+      };
+    };
+
+    replicate = {
+      enable = mkOption {
+        type = types.bool;
+        default = (cfg.settings.targets or { }) != { };
+        defaultText = literalExpression "config.services.zfsrep.settings.targets != { }";
+        description = "Whether to replicate to every target on a timer (zfs-replicate.timer).";
+      };
+      onCalendar = mkOption {
+        type = types.str;
+        default = "hourly";
+        description = "When zfs-replicate runs (systemd.time(7) OnCalendar=).";
+      };
+    };
+
+    credentials = lib.mapAttrs (
+      opt: name:
+      mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/agenix/zfsrep-${name}";
+        description = ''
+          Path (on the machine, outside the Nix store) of the ${name} file, handed to the
+          services with `LoadCredential=${name}:<path>`; the config then reads "%d/${name}".
+        '';
+      }
+    ) credentialNames
+    // {
+      extra = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+        example = {
+          webhook-headers = "/run/keys/zfsrep-webhook-headers";
+        };
+        description = "More credentials, name -> path; refer to them in `settings` as \"%d/<name>\".";
+      };
+    };
+
+    knownHosts = mkOption {
+      type = types.attrsOf (types.listOf types.str);
+      default = { };
+      example = {
+        offsite = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKeyOnly" ];
+      };
+      description = ''
+        Pinned host keys per target name (public keys, fine in the store). They become that
+        target's `known_hosts` file; zfsrep always connects with StrictHostKeyChecking=yes.
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = !cfg.replicate.enable || targets != { };
+        message = "services.zfsrep: replicate.enable is true but settings.targets is empty; define settings.targets.<name> = { host = ...; dataset = ...; } or set replicate.enable = false.";
+      }
+      {
+        assertion = datasets != [ ];
+        message = "services.zfsrep: settings.datasets is empty; add settings.datasets = [ { name = \"tank/data\"; } ].";
+      }
+      {
+        assertion = targetsWithoutHostKey == [ ];
+        message = "services.zfsrep: target(s) ${lib.concatStringsSep ", " targetsWithoutHostKey} have a warmup but no pinned host key; set services.zfsrep.knownHosts.<target> (or settings.targets.<target>.known_hosts).";
+      }
+      {
+        assertion = storePaths == [ ];
+        message = "services.zfsrep: credential file(s) ${toString storePaths} are in the world-readable Nix store; point services.zfsrep.credentials at files outside it (agenix, sops-nix, /run/keys).";
+      }
+      {
+        assertion = cfg.user == "root" || config.users.users ? ${cfg.user};
+        message = "services.zfsrep: user ${cfg.user} does not exist; define users.users.${cfg.user} (or use the default user, zfsrep, or root).";
+      }
+    ];
+    warnings = map (
+      s: "services.zfsrep: settings.report.${s}.url puts the URL (a secret) in the world-readable Nix store; use services.zfsrep.credentials.${s}Url instead."
+    ) plainUrls;
+
+    environment.etc."zfsrep/config.toml".source = format.generate "zfsrep.toml" settings;
+    environment.systemPackages = [ cfg.package ];
+
+    users.users = lib.optionalAttrs (cfg.user == "zfsrep") {
+      zfsrep = {
+        isSystemUser = true;
+        inherit (cfg) group;
+        home = settings.state_dir or "/var/lib/zfsrep";
+        description = "zfsrep ZFS snapshots and replication";
+      };
+    };
+    users.groups = lib.optionalAttrs (cfg.group == "zfsrep") { zfsrep = { }; };
+
+    systemd.services = lib.mkMerge [
+      (mkIf cfg.snapshot.enable { zfs-snapshot = mkService "zfs-snapshot"; })
+      (mkIf cfg.replicate.enable { zfs-replicate = mkService "zfs-replicate"; })
+    ];
+    systemd.timers = lib.mkMerge [
+      (mkIf cfg.snapshot.enable { zfs-snapshot = mkTimer "zfs-snapshot"; })
+      (mkIf cfg.replicate.enable { zfs-replicate = mkTimer "zfs-replicate"; })
+    ];
+  };
+}
