@@ -1,0 +1,1 @@
+"""zfsrep test suite (package so that `python -m tests.lab` works)."""

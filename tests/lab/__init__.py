@@ -1,0 +1,1 @@
+"""The two-VM OpenZFS lab (see README section "VM lab")."""
