@@ -1,0 +1,81 @@
+"""What `zfsrep warmup` did for a target, kept in the state dir (``warmup-<target>.json``) so
+that `replicate` learns the address to ssh to and `teardown` knows what to undo (it may run
+much later, as an ``ExecStopPost``, after a crash).
+
+`ssh_host(state_dir, target)` is the one function replicate needs: the target's configured
+``host`` when set, otherwise the address of the instance warmup brought up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from zfsrep.config.model import TargetConfig
+from zfsrep.state import read_json, write_json_atomic
+
+# status values
+WARMING = "warming"  # warmup started and has not finished (or crashed)
+UP = "up"  # warmup finished: the target answers ssh, the pool is imported
+FAILED = "failed"  # warmup failed (and undid what it could)
+DOWN = "down"  # teardown finished
+
+
+@dataclass
+class WarmupRecord:
+    target: str
+    kind: str  # ec2 | command
+    status: str = WARMING
+    region: str | None = None
+    instance_id: str | None = None
+    launched_by_us: bool = False  # zfsrep launched it (it may terminate it)
+    started_by_us: bool = False  # zfsrep started it from stopped
+    attached_by_us: bool = False  # zfsrep attached the volume
+    zone: str | None = None
+    address: str | None = None  # where ssh goes
+    pool: str | None = None
+    pool_imported: bool = False
+    warmup_started_at: float | None = None
+    instance_started_at: float | None = None  # when the instance was launched/started
+    up_at: float | None = None
+    down_at: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WarmupRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def record_path(state_dir: str | Path, target: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", target)
+    return Path(state_dir) / f"warmup-{safe}.json"
+
+
+def read_record(state_dir: str | Path, target: str) -> WarmupRecord | None:
+    data = read_json(record_path(state_dir, target))
+    if not isinstance(data, dict) or data.get("target") != target:
+        return None
+    return WarmupRecord.from_dict(data)
+
+
+def write_record(state_dir: str | Path, record: WarmupRecord) -> None:
+    write_json_atomic(record_path(state_dir, record.target), record.to_dict())
+
+
+def target_host(state_dir: str | Path, target: str) -> str | None:
+    """The address warmup brought ``target`` up at, or None if it is not up."""
+    record = read_record(state_dir, target)
+    if record is None or record.status != UP:
+        return None
+    return record.address
+
+
+def ssh_host(state_dir: str | Path, target: TargetConfig) -> str | None:
+    """Where to ssh for ``target``: its configured host, else the address warmup recorded."""
+    return target.host or target_host(state_dir, target.name)
