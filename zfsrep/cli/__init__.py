@@ -54,6 +54,8 @@ def register(name: str, module: str, function: str = "command") -> None:
 
 for _name, _module in [
     # ("snapshot", "zfsrep.cli.snapshot"),  — verbs are added here as they land
+    ("warmup", "zfsrep.cli.warmup"),
+    ("teardown", "zfsrep.cli.teardown"),
 ]:
     register(_name, _module)
 
