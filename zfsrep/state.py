@@ -40,6 +40,9 @@ def result_path(state_dir: str | Path, verb: str) -> Path:
 
 def write_run_result(state_dir: str | Path, result: RunResult) -> Path:
     path = result_path(state_dir, result.verb)
+    if result.invocation_id is None:
+        # report-result (ExecStopPost) tells this run's result from an older one by this id.
+        result.invocation_id = os.environ.get("INVOCATION_ID") or None
     write_json_atomic(path, result.to_dict())
     return path
 

@@ -56,6 +56,7 @@ for _name, _module in [
     # ("snapshot", "zfsrep.cli.snapshot"),  — verbs are added here as they land
     ("warmup", "zfsrep.cli.warmup"),
     ("teardown", "zfsrep.cli.teardown"),
+    ("report-result", "zfsrep.cli.report_result"),
 ]:
     register(_name, _module)
 

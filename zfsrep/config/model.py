@@ -99,6 +99,7 @@ class HoneycombSink:
     key_file: str
     dataset: str = "zfsrep"
     api_host: str = "https://api.honeycomb.io"
+    batch: bool = False  # one POST to /1/batch/<dataset> instead of one per event to /1/events/<dataset>
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ def _target(ck: c.Checker, raw: Any, path: str, name: str, default: Retention) -
         crit=get("crit", c.duration, None),
         warmup=warmup,
     )
+    if target.warn is not None and target.crit is not None and target.crit < target.warn:
+        ck.error(f"{path}.crit", f"must not be shorter than {path}.warn")
     return target if dataset is not None else None
 
 
@@ -220,13 +222,14 @@ def _report(ck: c.Checker, raw: Any, path: str) -> ReportConfig:
     honeycomb = healthchecks = webhook = None
     if "honeycomb" in table:
         p = f"{path}.honeycomb"
-        t = ck.table(table["honeycomb"], p, {"key_file", "dataset", "api_host"})
+        t = ck.table(table["honeycomb"], p, {"key_file", "dataset", "api_host", "batch"})
         key_file = ck.get(t, p, "key_file", c.string, expected="a file holding the API key (e.g. a systemd credential)")
         if key_file:
             honeycomb = HoneycombSink(
                 key_file=key_file,
                 dataset=ck.get(t, p, "dataset", c.string, "zfsrep"),
                 api_host=ck.get(t, p, "api_host", c.string, "https://api.honeycomb.io").rstrip("/"),
+                batch=ck.get(t, p, "batch", c.boolean, False),
             )
     for key in ("healthchecks", "webhook"):
         if key not in table:

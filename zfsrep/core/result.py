@@ -42,6 +42,7 @@ class RunResult:
     dry_run: bool = False
     items: list[ItemResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # failures not tied to one item
+    invocation_id: str | None = None  # systemd's INVOCATION_ID of the run (see state.write_run_result)
 
     @property
     def exit_code(self) -> int:
@@ -77,4 +78,5 @@ class RunResult:
             dry_run=bool(data.get("dry_run", False)),
             items=items,
             errors=list(data.get("errors", [])),
+            invocation_id=data.get("invocation_id"),
         )
