@@ -40,18 +40,21 @@ def scp_to(config: Path, host: str, local: Path | str, remote: str, timeout: flo
         raise LabError(f"scp {local} -> {host}:{remote} failed: {proc.stderr.strip()}")
 
 
-def push_dir(config: Path, host: str, local: Path, remote: str, timeout: float = 600) -> None:
-    """Replace directory `remote` in the guest with the contents of `local` (tar over ssh)."""
-    tar = subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE)
-    q = shlex.quote(remote)
-    proc = subprocess.run(
-        ["ssh", "-F", str(config), host, "--",
-         f"rm -rf {q} && mkdir -p {q} && tar -xf - -C {q}"],
-        stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
-    tar.stdout.close()
-    tar.wait()
+def push_tar(config: Path, host: str, local: Path, remote_shell: str,
+             timeout: float = 600) -> str:
+    """Stream directory `local` as a zstd-compressed tar into `remote_shell` in the guest,
+    which reads it on stdin (e.g. `zstd -dc | tar -xf - -C /dest`). Returns its stdout."""
+    tar = subprocess.Popen(f"tar -C {shlex.quote(str(local))} -cf - . | zstd -q -1 -T0",
+                           shell=True, stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run(["ssh", "-F", str(config), host, "--", remote_shell],
+                              stdin=tar.stdout, capture_output=True, text=True, timeout=timeout)
+    finally:
+        tar.stdout.close()
+        tar.wait()
     if proc.returncode != 0 or tar.returncode != 0:
-        raise LabError(f"copying {local} to {host}:{remote} failed: {proc.stderr.strip()}")
+        raise LabError(f"copying {local} to {host} failed: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
 
 
 def wait_for_ssh(config: Path, host: str, deadline: float, alive) -> float:

@@ -76,6 +76,49 @@ _BUILD_INPUTS = ["pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in", "READ
                  "README.rst", "LICENSE", "LICENSE.txt", "LICENSE.md", "zfsrep"]
 
 
+GUEST_SITE = "lib/python3.11/site-packages"
+
+
+def stage_tree(find_links: Path, reqs: list[str], dest: Path, prefix: str,
+               deps: bool = True) -> Path:
+    """Install `reqs` from `find_links` on the host into dest/GUEST_SITE (+ dest/bin), laid
+    out for a guest venv at `prefix`: byte-compiled here (guest and host are both CPython
+    3.11) and scripts pointing at prefix/bin/python3. Pip under TCG takes minutes; this and
+    unpacking a tar in the guest take seconds."""
+    site = dest / GUEST_SITE
+    site.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links",
+            str(find_links), "--target", str(site), "--no-compile", *TARGET,
+            *([] if deps else ["--no-deps"]), *reqs]
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise LabError(f"staging {' '.join(reqs)} failed:\n{proc.stderr[-3000:]}")
+    if (site / "bin").is_dir():
+        shutil.move(str(site / "bin"), str(dest / "bin"))
+    for script in (dest / "bin").glob("*") if (dest / "bin").is_dir() else []:
+        lines = script.read_bytes().split(b"\n", 1)
+        if lines[0].startswith(b"#!") and b"python" in lines[0]:
+            script.write_bytes(f"#!{prefix}/bin/python3".encode() + b"\n" + lines[1])
+    if sys.version_info[:2] == (3, 11):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j0", "-s", str(dest),
+                        "-p", prefix, str(site)], check=False, capture_output=True)
+    return dest
+
+
+def staged_deps(prefix: str) -> Path:
+    """Cached host-side staging of the deps wheelhouse (keyed like the wheelhouse)."""
+    house = deps_wheelhouse()
+    out = house.with_name(house.name.replace("wheels-", "staged-", 1))
+    if not out.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-staged-", dir=house.parent))
+        stage_tree(house, ["-r", str(house / "requirements.txt")], tmp, prefix)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def build_zfsrep_wheel(dest: Path) -> Path:
     if not (REPO_ROOT / "pyproject.toml").exists():
         raise LabError(f"no pyproject.toml in {REPO_ROOT}: cannot build the zfsrep wheel")
