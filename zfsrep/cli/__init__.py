@@ -57,6 +57,7 @@ for _name, _module in [
     ("warmup", "zfsrep.cli.warmup"),
     ("teardown", "zfsrep.cli.teardown"),
     ("report-result", "zfsrep.cli.report_result"),
+    ("status", "zfsrep.cli.status"),
 ]:
     register(_name, _module)
 
