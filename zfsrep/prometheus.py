@@ -67,5 +67,5 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _number(x: float | int) -> str:
+def _number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))

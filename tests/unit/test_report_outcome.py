@@ -60,8 +60,8 @@ def test_result_from_another_invocation_is_stale_and_the_failure_is_still_report
     assert report.items == []  # last night's numbers are not reported as this run's
     assert "from another run" in report.stale[0]
     assert report.errors == [
-        "zfsrep replicate failed (service result exit-code, exit status 1) without writing a result "
-        f"for this run; see `journalctl _SYSTEMD_INVOCATION_ID={INV}`"
+        ("zfsrep replicate failed (service result exit-code, exit status 1) without writing a result "
+         f"for this run; see `journalctl _SYSTEMD_INVOCATION_ID={INV}`")
     ]
 
 

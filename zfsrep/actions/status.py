@@ -108,10 +108,12 @@ def run(
     for pair in _pairs(wanted, history, source_snaps, target_snaps):
         warn_s, crit_s = _thresholds(config, pair.target, warn, crit)
         record = history.get(pair.target.name, {}).get(pair.dataset, {})
-        obs = dict(dataset=pair.dataset, target=pair.target.name, warn=warn_s, crit=crit_s,
-                   last_success=record.get("last_success"), last_attempt=record.get("last_attempt"),
-                   last_status=record.get("status"), last_error=record.get("last_error"),
-                   bytes=record.get("bytes"), seconds=record.get("seconds"), recorded=bool(record))
+        obs: dict[str, Any] = {
+            "dataset": pair.dataset, "target": pair.target.name, "warn": warn_s, "crit": crit_s,
+            "last_success": record.get("last_success"), "last_attempt": record.get("last_attempt"),
+            "last_status": record.get("status"), "last_error": record.get("last_error"),
+            "bytes": record.get("bytes"), "seconds": record.get("seconds"), "recorded": bool(record),
+        }
         if live:
             obs.update(_live_fields(source_snaps.get(pair.dataset, []),
                                     target_snaps.get(pair.target.name, {}).get(pair.dataset, [])))

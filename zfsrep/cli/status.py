@@ -16,7 +16,14 @@ import typer
 
 from zfsrep import prometheus
 from zfsrep.actions import status
-from zfsrep.cli.common import ConfigOption, JsonOption, TargetOption, VerboseOption, print_json, setup_logging
+from zfsrep.cli.common import (
+    ConfigOption,
+    JsonOption,
+    TargetOption,
+    VerboseOption,
+    print_json,
+    setup_logging,
+)
 from zfsrep.config.load import load_config
 from zfsrep.core import freshness as fr
 from zfsrep.core.durations import format_duration, parse_duration
