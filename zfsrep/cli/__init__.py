@@ -58,6 +58,11 @@ for _name, _module in [
     ("teardown", "zfsrep.cli.teardown"),
     ("report-result", "zfsrep.cli.report_result"),
     ("status", "zfsrep.cli.status"),
+    ("snapshots", "zfsrep.cli.snapshots"),
+    ("restore", "zfsrep.cli.restore"),
+    ("rollback", "zfsrep.cli.rollback"),
+    ("verify", "zfsrep.cli.verify"),
+    ("scrub", "zfsrep.cli.scrub"),
 ]:
     register(_name, _module)
 

@@ -63,3 +63,17 @@ def print_json(data: Any) -> None:
 
 def usage_error(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
+
+
+def finish(result: Any, *, json: bool, render: Callable[[Any], str], state_dir: str | None = None) -> NoReturn:
+    """The end of a verb: store the RunResult in ``state_dir`` (not for a dry run), print it
+    (human text from ``render``, or --json) and exit with its exit code."""
+    if state_dir is not None and not result.dry_run:
+        from zfsrep.state import write_run_result
+
+        guarded(lambda: write_run_result(state_dir, result))
+    if json:
+        print_json(result.to_dict())
+    else:
+        typer.echo(render(result), nl=False)
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,138 @@
+"""Reaching a target for the "getting data back" verbs (snapshots, restore, rollback, verify,
+scrub): which datasets a target holds for the source, and an ssh session to it — warming an
+on-demand target up first and tearing it down afterwards, under the target's replicate lock so a
+concurrent replicate is never torn down under its feet.
+
+Actions take a ``connect`` callable (`Connect`) so tests can hand in fake runners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+
+from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.core.result import FAILED, OK
+from zfsrep.core.snapshot import is_descendant
+from zfsrep.errors import UsageError, ZfsrepError
+from zfsrep.execute import Runner
+from zfsrep.lock import target_lock
+from zfsrep.ssh import SshSession
+from zfsrep.warmup_state import ssh_host
+
+
+def target_dataset(target: TargetConfig, source: str) -> str:
+    """Where replicate receives ``source`` on ``target``: ``<targets.NAME.dataset>/<source>``
+    (the same rule as `zfsrep.actions.replicate.target_dataset`)."""
+    return f"{target.dataset}/{source}"
+
+
+def source_dataset(target: TargetConfig, copy: str) -> str | None:
+    """The inverse of `target_dataset`; None for a dataset outside the target's tree."""
+    prefix = target.dataset + "/"
+    return copy[len(prefix):] if copy.startswith(prefix) else None
+
+
+def pick_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
+    if not names:
+        return list(config.targets.values())
+    unknown = [n for n in names if n not in config.targets]
+    if unknown:
+        known = ", ".join(sorted(config.targets)) or "none"
+        raise UsageError(f"no target named {', '.join(map(repr, unknown))} (known: {known})")
+    return [config.targets[n] for n in names]
+
+
+def entry_for(config: Config, dataset: str) -> DatasetConfig | None:
+    """The configured entry covering ``dataset`` (itself, or a recursive ancestor not excluding it)."""
+    best: DatasetConfig | None = None
+    for entry in config.datasets:
+        if entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
+                                     and not any(is_descendant(dataset, x) for x in entry.exclude)):
+            if best is None or len(entry.name) > len(best.name):
+                best = entry
+    return best
+
+
+def covered(entry: DatasetConfig, listed: list[str]) -> list[str]:
+    """``entry`` and, if recursive, its listed descendants minus excludes, in ``listed`` order."""
+    if not entry.recursive:
+        return [entry.name]
+    out = [d for d in listed if is_descendant(d, entry.name) and not any(is_descendant(d, x) for x in entry.exclude)]
+    return out if entry.name in out else [entry.name, *out]
+
+
+def require_target(config: Config, name: str) -> TargetConfig:
+    return pick_targets(config, [name])[0]
+
+
+@dataclass
+class Session:
+    """A reachable target: its runner, and what was done to reach it (for the report)."""
+
+    target: TargetConfig
+    runner: Runner
+    steps: list[str] = field(default_factory=list)
+
+
+Connect = Callable[[TargetConfig], AbstractContextManager[Session]]
+
+
+@contextmanager
+def _warm(config: Config, target: TargetConfig, *, now: float, steps: list[str]) -> Iterator[None]:
+    from zfsrep.actions import teardown, warmup  # only needed for on-demand targets
+
+    up = warmup.run(config, now=now, targets=[target.name])
+    item = up.items[0] if up.items else None
+    if item is None or item.status == FAILED:
+        raise ZfsrepError((item.error if item else None) or f"target {target.name}: warmup failed; run "
+                          f"`zfsrep warmup --target {target.name} -v` to see why")
+    warmed = item.status == OK  # it was not up before: put it back to rest afterwards
+    steps.append(f"warmed up {target.name}" if warmed else f"{target.name} was up already")
+    try:
+        yield
+    finally:
+        if warmed:
+            down = teardown.run(config, now=now, targets=[target.name])
+            errors = [i.error for i in down.items if i.status == FAILED and i.error]
+            if errors:
+                steps.append(f"teardown of {target.name} FAILED: {errors[0]}")
+            else:
+                steps.append(f"tore {target.name} down")
+
+
+def connector(config: Config, *, now: float, warm: bool = True, lock: bool | None = None) -> Connect:
+    """The default `Connect`: ssh (multiplexed) to the target. An on-demand target (one with a
+    ``warmup``) is warmed up first and torn down after, under its replicate lock, when ``warm``;
+    otherwise it must be up already. ``lock`` (default: only for on-demand targets) holds the
+    target's replicate lock for the whole session."""
+
+    @contextmanager
+    def connect(target: TargetConfig) -> Iterator[Session]:
+        steps: list[str] = []
+        on_demand = target.warmup is not None
+        with _maybe_lock(config, target, lock if lock is not None else (on_demand and warm)):
+            with _warm(config, target, now=now, steps=steps) if (on_demand and warm) else _nothing():
+                host = ssh_host(config.state_dir, target)
+                if not host:
+                    raise ZfsrepError(f"target {target.name} is not up (no host; it is on-demand): run "
+                                      f"`zfsrep warmup --target {target.name}` first")
+                with SshSession(target, host=host) as ssh:
+                    yield Session(target, ssh.runner(), steps)
+
+    return connect
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def _maybe_lock(config: Config, target: TargetConfig, wanted: bool) -> Iterator[None]:
+    if not wanted:
+        yield
+        return
+    with target_lock(config.lock_dir, target.name, target.lock_timeout):
+        yield
