@@ -19,7 +19,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config", "-c", envvar=CONFIG_ENV, show_envvar=True,
-        help="Config file [default: /etc/zfsrep/config.toml].",
+        help="Config file \\[default: /etc/zfsrep/config.toml].",
     ),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan; change nothing.")]
