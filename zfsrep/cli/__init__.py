@@ -53,7 +53,8 @@ def register(name: str, module: str, function: str = "command") -> None:
 
 
 for _name, _module in [
-    # ("snapshot", "zfsrep.cli.snapshot"),  — verbs are added here as they land
+    # verbs are added here as they land
+    ("snapshot", "zfsrep.cli.snapshot"),
     ("warmup", "zfsrep.cli.warmup"),
     ("teardown", "zfsrep.cli.teardown"),
     ("report-result", "zfsrep.cli.report_result"),

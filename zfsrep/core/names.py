@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 
 from zfsrep.core.labels import LABELS
@@ -41,6 +42,7 @@ def format_name(labels: Iterable[str], time: float) -> str:
     return f"{PREFIX}_{'.'.join(ordered)}_{stamp}"
 
 
+@lru_cache(maxsize=65536)
 def parse_name(name: str) -> ParsedName | None:
     """The labels and time of a zfsrep snapshot name, or None if zfsrep did not make it."""
     m = _NAME.fullmatch(name)
@@ -49,8 +51,10 @@ def parse_name(name: str) -> ParsedName | None:
     labels = tuple(m.group("labels").split("."))
     if labels != canonical_labels(labels) or len(set(labels)) != len(labels):
         return None
-    try:
-        moment = datetime.strptime(m.group("time"), TIME_FORMAT).replace(tzinfo=UTC)
+    stamp = m.group("time")
+    try:  # fixed positions: YYYY-MM-DDTHH:MM:SSZ
+        moment = datetime(int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]),
+                          int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19]), tzinfo=UTC)
     except ValueError:  # e.g. month 13
         return None
     if moment.year < 1970:

@@ -1,0 +1,119 @@
+"""`zfsrep snapshot`: take due snapshots and prune by retention."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from zfsrep.actions import snapshot as action
+from zfsrep.cli.common import (
+    ConfigOption, DryRunOption, JsonOption, VerboseOption, guarded, load, print_json, setup_logging, usage_error,
+)
+from zfsrep.core.sizes import format_bytes
+from zfsrep.core.result import FAILED, ItemResult, RunResult
+from zfsrep.state import write_run_result
+
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", hidden=True, help="Pretend it is this time (ISO 8601 UTC or epoch seconds); for tests."),
+]
+
+
+def parse_now(text: str | None) -> float:
+    if text is None:
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        usage_error(f"--now: expected ISO 8601 time like 2026-11-22T04:00:00Z or epoch seconds, got {text!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def command(
+    config: ConfigOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    verbose: VerboseOption = 0,
+    now: NowOption = None,
+) -> None:
+    """Take the snapshots that are due and prune old ones by retention."""
+    setup_logging(verbose)
+    cfg = load(config)
+    moment = parse_now(now)
+    result = guarded(lambda: action.run(cfg, now=moment, dry_run=dry_run))
+    if not dry_run:
+        guarded(lambda: write_run_result(cfg.state_dir, result))
+    if json:
+        print_json(result.to_dict())
+    else:
+        typer.echo(render(result), nl=False)
+    raise typer.Exit(result.exit_code)
+
+
+def render(result: RunResult) -> str:
+    lines: list[str] = []
+    stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if result.dry_run:
+        lines.append(f"plan on {result.host} at {stamp} (dry run: nothing changed)")
+        commands = list(dict.fromkeys(
+            " ".join(_quote(a) for a in i.details["snapshot_command"])
+            for i in result.items if "snapshot_command" in i.details
+        ))
+        lines += [f"  {c}" for c in commands]
+    for item in result.items:
+        lines.append(_item_line(item, result.dry_run))
+    created = sum(len(i.created) for i in result.items)
+    destroyed = sum(len(i.destroyed) for i in result.items)
+    failed = sum(1 for i in result.items if i.status == FAILED)
+    verb = ("would create", "would destroy") if result.dry_run else ("created", "destroyed")
+    summary = f"{verb[0]} {created}, {verb[1]} {destroyed}"
+    if result.dry_run:
+        freed = sum(int(i.details.get("freed_bytes_at_least", 0)) for i in result.items)
+        summary += f", freeing at least {format_bytes(freed)}"
+    if failed:
+        summary += f"; {failed} failed"
+    if not result.items:
+        summary = "no datasets configured; add [[datasets]] to the config"
+    lines.append(summary)
+    lines += [f"error: {e}" for e in result.errors]
+    return "\n".join(lines) + "\n"
+
+
+def _item_line(item: ItemResult, dry_run: bool) -> str:
+    if item.status == FAILED:
+        done = []
+        if item.created:
+            done.append(f"created {', '.join(_short(n) for n in item.created)}")
+        if item.destroyed:
+            done.append(f"destroyed {len(item.destroyed)}")
+        prefix = f" ({'; '.join(done)})" if done else ""
+        return f"{item.dataset}: FAILED{prefix}: {item.error}"
+    parts = []
+    if item.created:
+        parts.append(("create " if dry_run else "created ") + ", ".join(_short(n) for n in item.created))
+    if item.destroyed:
+        names = ", ".join(_short(n) for n in item.destroyed)
+        parts.append(("destroy " if dry_run else "destroyed ") + f"{len(item.destroyed)}: {names}")
+        if dry_run:
+            parts[-1] += f" (frees at least {format_bytes(int(item.details.get('freed_bytes_at_least', 0)))})"
+    if not parts:
+        parts.append("nothing due")
+    return f"{item.dataset}: {'; '.join(parts)}"
+
+
+def _short(full: str) -> str:
+    return full.split("@", 1)[-1]
+
+
+def _quote(arg: str) -> str:
+    return shlex.quote(arg)

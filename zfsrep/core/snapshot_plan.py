@@ -1,0 +1,162 @@
+"""The plan of one `zfsrep snapshot` run, from the config and what `zfs list` showed. Pure.
+
+* Which datasets: each ``[[datasets]]`` entry covers its dataset, and with ``recursive`` every
+  listed descendant except ``exclude`` subtrees; where entries overlap, the most specific one
+  (longest name) decides, so ``snapshot = false`` or another retention on a child wins.
+* What to create: one snapshot per dataset carrying every due label (`core.schedule`), all of
+  one pool in ONE atomic `zfs snapshot`; with ``-r`` on subtree roots when every listed
+  dataset below each root gets the same name, otherwise the explicit list.
+* What to destroy: `core.retention` over the existing snapshots plus the one being created,
+  per dataset; space freed is the sum of ``used`` (a lower bound: space shared by several
+  destroyed snapshots is freed too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from zfsrep.core.names import format_name
+from zfsrep.core.retention import decide
+from zfsrep.core.schedule import due_labels
+from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of, pool_of
+
+if TYPE_CHECKING:
+    from zfsrep.config.model import DatasetConfig
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    dataset: str
+    entry: str  # the [[datasets]] name that governs it
+    due: tuple[str, ...] = ()
+    create: str | None = None  # the new snapshot's name (after @), if any label is due
+    destroy: tuple[Snapshot, ...] = ()
+    kept: int = 0  # zfsrep snapshots kept (after this run)
+    foreign: int = 0  # snapshots zfsrep did not make (never touched)
+    error: str | None = None
+
+    @property
+    def freed(self) -> int:
+        return sum(s.used for s in self.destroy)
+
+
+@dataclass(frozen=True)
+class PoolCreate:
+    """One `zfs snapshot [-r] NAMES...` invocation."""
+
+    pool: str
+    names: tuple[str, ...]  # ds@snap arguments
+    recursive: bool
+    datasets: tuple[str, ...]  # every dataset that gets a snapshot from it
+
+
+@dataclass
+class SnapshotPlan:
+    now: int
+    datasets: list[DatasetPlan] = field(default_factory=list)
+    creates: list[PoolCreate] = field(default_factory=list)
+
+    @property
+    def freed(self) -> int:
+        return sum(d.freed for d in self.datasets)
+
+    def for_dataset(self, dataset: str) -> DatasetPlan | None:
+        return next((d for d in self.datasets if d.dataset == dataset), None)
+
+
+def managed_datasets(entries: Sequence[DatasetConfig], listed: Collection[str]) -> tuple[dict[str, DatasetConfig], list[tuple[DatasetConfig, str]]]:
+    """``{dataset: governing entry}`` for datasets zfsrep snapshots, and entries whose dataset
+    is missing (with a message)."""
+    listed_order = list(dict.fromkeys(listed))
+    governing: dict[str, DatasetConfig] = {}
+    missing: list[tuple[DatasetConfig, str]] = []
+    for entry in entries:
+        if entry.name not in listed:
+            missing.append((entry, f"dataset {entry.name} does not exist"))
+            continue
+        if entry.recursive:
+            covered = [d for d in listed_order if is_descendant(d, entry.name)
+                       and not any(is_descendant(d, x) for x in entry.exclude)]
+        else:
+            covered = [entry.name]
+        for d in covered:
+            current = governing.get(d)
+            if current is None or len(entry.name) > len(current.name):
+                governing[d] = entry
+    managed = {d: governing[d] for d in listed_order if d in governing and governing[d].snapshot}
+    return managed, missing
+
+
+def plan_snapshots(
+    entries: Sequence[DatasetConfig],
+    listed: Collection[str],
+    snapshots: Mapping[str, Sequence[Snapshot]],
+    now: float,
+    *,
+    protected: Collection[int] = (),
+) -> SnapshotPlan:
+    """The whole run: ``listed`` are the existing filesystems/volumes under the configured
+    roots (recursively), ``snapshots`` each dataset's snapshots, ``protected`` GUIDs that
+    must survive (replication bases)."""
+    plan = SnapshotPlan(now=int(now))
+    managed, missing = managed_datasets(entries, listed)
+    for entry, message in missing:
+        plan.datasets.append(DatasetPlan(dataset=entry.name, entry=entry.name, error=message))
+    for dataset, entry in managed.items():
+        plan.datasets.append(plan_dataset(dataset, entry, snapshots.get(dataset, ()), now, protected))
+    plan.creates = pool_creates(
+        {d.dataset: d.create for d in plan.datasets if d.create}, listed
+    )
+    return plan
+
+
+def plan_dataset(
+    dataset: str, entry: DatasetConfig, existing: Sequence[Snapshot], now: float, protected: Collection[int]
+) -> DatasetPlan:
+    counts = entry.retention.counts()
+    due = due_labels(counts, (s.name for s in existing), now)
+    create = format_name(due, now) if due else None
+    candidates = list(existing)
+    if create:
+        newest_txg = max((s.createtxg for s in existing), default=0) + 1
+        candidates.append(Snapshot(dataset, create, guid=0, createtxg=newest_txg, creation=int(now)))
+    decision = decide(candidates, counts, protected=protected)
+    destroy = tuple(s for s in decision.destroy if s.name != create)
+    return DatasetPlan(
+        dataset=dataset, entry=entry.name, due=due, create=create, destroy=destroy,
+        kept=len(decision.keep), foreign=len(decision.foreign),
+    )
+
+
+def pool_creates(new: Mapping[str, str], listed: Iterable[str]) -> list[PoolCreate]:
+    """Group ``{dataset: snapname}`` into one `zfs snapshot` per pool, using ``-r`` on subtree
+    roots when that yields exactly the same snapshots."""
+    listed = list(listed)
+    pools: dict[str, dict[str, str]] = {}
+    for dataset, snap in new.items():
+        pools.setdefault(pool_of(dataset), {})[dataset] = snap
+    creates = []
+    for pool, wanted in pools.items():
+        roots = [d for d in wanted if not _has_ancestor_in(d, wanted)]
+        whole = all(
+            wanted.get(d) == wanted[r]
+            for r in roots for d in listed if is_descendant(d, r)
+        )
+        if whole and len(roots) < len(wanted):
+            names = tuple(f"{r}@{wanted[r]}" for r in roots)
+            creates.append(PoolCreate(pool, names, True, tuple(wanted)))
+        else:
+            names = tuple(f"{d}@{s}" for d, s in wanted.items())
+            creates.append(PoolCreate(pool, names, False, tuple(wanted)))
+    return creates
+
+
+def _has_ancestor_in(dataset: str, others: Mapping[str, str]) -> bool:
+    parent = parent_of(dataset)
+    while parent is not None:
+        if parent in others:
+            return True
+        parent = parent_of(parent)
+    return False
