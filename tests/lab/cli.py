@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"lab {lab.instance}: already running, both VMs answer")
             else:
                 print(f"lab {lab.instance}: up in {time.monotonic() - t:.1f} s "
-                      f"(image {info['image_s']} s, boot {info['boot_s']} s, {info['accel']})")
+                      f"(image {info['image_s']} s, {info['mode']} in {info['boot_s']} s, {info['accel']})")
             print(lab.ssh_config)
         elif args.cmd == "down":
             stopped = lab.down()

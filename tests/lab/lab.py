@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -12,12 +13,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import image, seed, vm, wheels
+from . import image, seed, snapshot, vm, wheels
 from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, instance_name,
                     run_dir, ssh_ports)
 from .ssh import Command, push_tar, scp_to, ssh, to_shell, wait_for_ssh
 
 BOOT_TIMEOUT = 420.0
+RESTORE_TIMEOUT = 90.0
 VENV = "/opt/zfsrep"
 PEERS_VENV = "/opt/zfsrep-peers"
 POOL_DEV = "/dev/disk/by-id/virtio-zfsrep-pool"
@@ -46,6 +48,12 @@ def _parallel(fn, items):
     if errors:
         raise errors[0]
     return results
+
+
+def snapshots_enabled() -> bool:
+    """Save/restore VM state for fast restarts: on by default, off in CI (one boot only)."""
+    default = "0" if os.environ.get("CI") else "1"
+    return os.environ.get("ZFSREP_LAB_SNAPSHOT", default) not in ("0", "", "no", "false")
 
 
 def pool_create_cmd(vm_name: str) -> str:
@@ -120,17 +128,52 @@ class Lab:
         keys = seed.ensure_keys(self.run, self.instance)
         seed.write_seeds(self.run, keys, self.instance)
         seed.write_host_ssh_config(self.run, keys, self.ports)
-        for p in self.run.glob("cm-*"):
-            p.unlink(missing_ok=True)
+        self._close_masters()
         self._check_ports_free()
-        t1 = time.monotonic()
-        for v in VM_NAMES:
-            vm.prepare_disks(v, img, self.run)
-            vm.start(v, img, self.run, self.ports[v], accel, self.instance)
         (self.run / "state.json").write_text(json.dumps(
             {"image": str(img), "accel": accel, "ports": self.ports, "started": time.time()}))
-        log(f"booting source and target ({accel}) ...")
-        deadline = time.monotonic() + BOOT_TIMEOUT
+        keys_by_vm = {v: snapshot.state_key(
+            vm.qemu_argv(v, img, self.run, self.ports[v], accel, self.instance),
+            self.run / f"{v}.seed.tar", img.name) for v in VM_NAMES}
+        t1 = time.monotonic()
+        mode = "booted"
+        if snapshots_enabled() and all(snapshot.has_state(self.run, v, keys_by_vm[v])
+                                       for v in VM_NAMES):
+            try:
+                self._boot(img, accel, restore=True, timeout=RESTORE_TIMEOUT)
+                mode = "restored"
+            except LabError as exc:
+                log(f"restoring the saved VMs failed, booting instead: {exc}")
+                for v in VM_NAMES:
+                    vm.stop(v, self.run)
+                snapshot.forget(self.run)
+                t1 = time.monotonic()
+        if mode == "booted":
+            self._boot(img, accel, restore=False, timeout=BOOT_TIMEOUT)
+        boot_s = time.monotonic() - t1
+        if mode == "booted" and snapshots_enabled():
+            self._close_masters()
+            took = _parallel(lambda v: snapshot.save(self.run, v, keys_by_vm[v]), VM_NAMES)
+            log(f"saved both VMs for fast restarts ({max(took.values()):.1f} s)")
+        self._settle()
+        info = {"already_running": False, "accel": accel, "boot_s": round(boot_s, 1),
+                "mode": mode,
+                "image_s": round(build_s, 1), "image": str(img)}
+        state = self._state() | info
+        (self.run / "state.json").write_text(json.dumps(state))
+        return info
+
+    def _boot(self, img: Path, accel: str, restore: bool, timeout: float) -> None:
+        """Start both VMs (fresh overlays and pool disks, or restored) and wait for ssh."""
+        t0 = time.monotonic()
+        for v in VM_NAMES:
+            vm.prepare_disks(v, img, self.run)
+            extra = snapshot.restore_args(self.run, v) if restore else []
+            vm.start(v, img, self.run, self.ports[v], accel, self.instance, extra)
+        log(f"{'restoring' if restore else 'booting'} source and target ({accel}) ...")
+        if restore:
+            _parallel(lambda v: snapshot.resume(self.run, v), VM_NAMES)
+        deadline = time.monotonic() + timeout
 
         def wait(v):
             try:
@@ -142,20 +185,10 @@ class Lab:
                                f"{vm.console_tail(v, self.run)}") from None
 
         waited = _parallel(wait, VM_NAMES)
-        boot_s = time.monotonic() - t1
-        log(f"both VMs answer ssh after {boot_s:.1f} s "
+        log(f"both VMs answer ssh after {time.monotonic() - t0:.1f} s "
             f"(source {waited['source']:.1f} s, target {waited['target']:.1f} s)")
-        self.set_clocks()
-        self._ensure_pools()
-        self._check_link()
-        info = {"already_running": False, "accel": accel, "boot_s": round(boot_s, 1),
-                "image_s": round(build_s, 1), "image": str(img)}
-        state = self._state() | info
-        (self.run / "state.json").write_text(json.dumps(state))
-        return info
 
     def _accel(self, img: Path) -> str:
-        import os
         forced = os.environ.get("ZFSREP_LAB_ACCEL")
         if forced in ("tcg", "kvm"):
             return forced
@@ -176,6 +209,7 @@ class Lab:
         import socket
         for v, port in self.ports.items():
             with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as qemu does
                 try:
                     s.bind(("127.0.0.1", port))
                 except OSError:
@@ -184,10 +218,18 @@ class Lab:
 
     def down(self) -> list[str]:
         with self._lock():
-            stopped = [v for v in VM_NAMES if vm.stop(v, self.run)]
-            for p in self.run.glob("cm-*"):
-                p.unlink(missing_ok=True)
-            return stopped
+            self._close_masters()
+            return [v for v in VM_NAMES if vm.stop(v, self.run)]
+
+    def _close_masters(self) -> None:
+        """End the host's multiplexing ssh masters of this instance (they die with the VMs
+        otherwise only after ServerAlive timeouts) and drop their sockets."""
+        if self.ssh_config.exists():
+            for v in VM_NAMES:
+                subprocess.run(["ssh", "-F", str(self.ssh_config), "-O", "exit", v],
+                               capture_output=True, stdin=subprocess.DEVNULL, timeout=20)
+        for p in self.run.glob("cm-*"):
+            p.unlink(missing_ok=True)
 
     # ---- guest set-up ------------------------------------------------------------
     def set_clocks(self) -> None:
@@ -202,10 +244,18 @@ class Lab:
                 timeout=180)
         _parallel(one, VM_NAMES)
 
-    def _check_link(self) -> None:
-        """source reaches target by name over the private link, and vice versa."""
-        ssh(self.ssh_config, "source", "ssh target true && ssh source true", timeout=120)
-        ssh(self.ssh_config, "target", "ssh source true", timeout=120)
+    def _settle(self) -> None:
+        """After a boot or restore, in each VM at once: set the clock from the host, create
+        the pool, and check that the other VM answers ssh by name over the private link
+        (which also opens the guest's multiplexed connection for later tests)."""
+        def one(v):
+            other = "target" if v == "source" else "source"
+            pool = POOLS[v]
+            ssh(self.ssh_config, v,
+                f"date -u -s @{time.time():.3f} >/dev/null && "
+                f"{{ zpool list -H -o name {pool} >/dev/null 2>&1 || {pool_create_cmd(v)}; }} && "
+                f"ssh {other} true", timeout=240)
+        _parallel(one, VM_NAMES)
 
     def install(self, peers: bool = False) -> dict:
         """Install the current checkout (and its dependencies) into /opt/zfsrep on both VMs.

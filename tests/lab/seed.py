@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
 from .paths import LINK_ADDRS, VM_NAMES
@@ -76,7 +75,7 @@ def seed_tar(keys: Path, vm: str, instance: str) -> bytes:
         ("etc/zfsrep-lab/instance", f"{instance}\n".encode(), 0o644),
     ]
     buf = io.BytesIO()
-    now = time.time()
+    now = 1_700_000_000  # fixed: the seed's bytes are part of the saved-VM key
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for d, mode in (("etc/ssh", 0o755), ("root", 0o700), ("root/.ssh", 0o700),
                         ("etc/zfsrep-lab", 0o755)):

@@ -66,10 +66,11 @@ def prepare_disks(vm: str, image: Path, run: Path) -> None:
                     POOL_DISK], check=True)
 
 
-def start(vm: str, image: Path, run: Path, port: int, accel: str, instance: str) -> None:
+def start(vm: str, image: Path, run: Path, port: int, accel: str, instance: str,
+          extra: list[str] = ()) -> None:
     for name in (f"link-{vm}.sock", f"{vm}.monitor", f"{vm}.pid", f"{vm}.console.log"):
         (run / name).unlink(missing_ok=True)
-    argv = qemu_argv(vm, image, run, port, accel, instance)
+    argv = qemu_argv(vm, image, run, port, accel, instance) + list(extra)
     (run / f"{vm}.qemu-cmdline").write_text(" ".join(argv) + "\n")
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
