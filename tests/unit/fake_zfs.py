@@ -72,7 +72,10 @@ class FakeZfs(Runner):
                 rc = 1
                 errs.append(f"cannot open '{root}': dataset does not exist")
                 continue
-            within = (lambda d: is_descendant(d, root)) if "-r" in opts else (lambda d: d == root)
+            recursive = "-r" in opts
+
+            def within(d: str, root: str = root, recursive: bool = recursive) -> bool:
+                return is_descendant(d, root) if recursive else d == root
             if opts["-t"] == "snapshot":
                 for s in sorted((s for s in self.snaps if within(s.dataset)), key=lambda s: s.createtxg):
                     values = {"name": s.full_name, "guid": s.guid, "createtxg": s.createtxg,
@@ -114,7 +117,7 @@ class FakeZfs(Runner):
         index = {s.name: s for s in self.snaps if s.dataset == ds}
         for name in wanted:
             if name not in index:
-                return 1, "", f"could not find any snapshots to destroy; check snapshot names.\n"
+                return 1, "", "could not find any snapshots to destroy; check snapshot names.\n"
             if index[name].userrefs:
                 return 1, "", f"cannot destroy snapshot {ds}@{name}: dataset is busy\n"
         if "-n" in opts:

@@ -160,3 +160,14 @@ def test_any_document_gives_a_config_or_a_config_error(doc):
         validate(doc)
     except ConfigError as e:
         assert e.problems and all(": " in p for p in e.problems)
+
+
+@pytest.mark.parametrize("value", ["[]", "{ a = 1 }", "true", "-5"])
+def test_a_duration_of_the_wrong_type_is_a_problem_not_a_crash(value):
+    assert problems(f"[status]\nwarn = {value}\n") == [
+        f"status.warn: expected a duration like 90s, 15m, 26h, 7d, got {_shown(value)}"
+    ]
+
+
+def _shown(value: str) -> str:
+    return {"[]": "an array", "{ a = 1 }": "a table", "true": "true", "-5": "-5"}[value]

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.snapshot import Snapshot, pool_of
-from zfsrep.core.snapshot_plan import DatasetPlan, PoolCreate, SnapshotPlan, managed_datasets, plan_snapshots
+from zfsrep.core.snapshot_plan import (
+    DatasetPlan,
+    PoolCreate,
+    SnapshotPlan,
+    managed_datasets,
+    plan_snapshots,
+)
 from zfsrep.errors import CommandError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.state import read_replication

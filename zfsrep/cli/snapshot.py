@@ -11,10 +11,18 @@ import typer
 
 from zfsrep.actions import snapshot as action
 from zfsrep.cli.common import (
-    ConfigOption, DryRunOption, JsonOption, VerboseOption, guarded, load, print_json, setup_logging, usage_error,
+    ConfigOption,
+    DryRunOption,
+    JsonOption,
+    VerboseOption,
+    guarded,
+    load,
+    print_json,
+    setup_logging,
+    usage_error,
 )
-from zfsrep.core.sizes import format_bytes
 from zfsrep.core.result import FAILED, ItemResult, RunResult
+from zfsrep.core.sizes import format_bytes
 from zfsrep.state import write_run_result
 
 NowOption = Annotated[
@@ -31,7 +39,7 @@ def parse_now(text: str | None) -> float:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         usage_error(f"--now: expected ISO 8601 time like 2026-11-22T04:00:00Z or epoch seconds, got {text!r}")
     if moment.tzinfo is None:

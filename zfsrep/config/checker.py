@@ -108,6 +108,8 @@ def port(value: Any) -> int:
 
 def duration(value: Any) -> float:
     try:
+        if not isinstance(value, (str, int, float)):
+            raise ValueError
         return parse_duration(value)
     except ValueError:
         raise ValueError(f"expected a duration like 90s, 15m, 26h, 7d, got {describe(value)}") from None

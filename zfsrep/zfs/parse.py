@@ -55,11 +55,9 @@ def snapshots(text: str, columns: Sequence[str] = SNAPSHOT_COLUMNS) -> list[Snap
         dataset, at, name = full.partition("@")
         if not at or not dataset or not name:
             raise ZfsOutputError(f"expected a snapshot name (dataset@name), got {full!r}")
-        num = lambda col: integer(record[col], col, full) if col in record else 0  # noqa: E731
-        out.append(Snapshot(
-            dataset=dataset, name=name, guid=num("guid"), createtxg=num("createtxg"),
-            creation=num("creation"), used=num("used"), userrefs=num("userrefs"),
-        ))
+        num = {col: integer(record[col], col, full) if col in record else 0
+               for col in ("guid", "createtxg", "creation", "used", "userrefs")}
+        out.append(Snapshot(dataset=dataset, name=name, **num))
     return out
 
 
@@ -84,7 +82,7 @@ def holds(text: str) -> dict[str, set[str]]:
     return out
 
 
-_MISSING = re.compile(r"^cannot open '(?P<name>.*)': (?:dataset does not exist|.*no such pool.*)$", re.M)
+_MISSING = re.compile(r"^cannot open '(?P<name>.*)': (?:dataset does not exist|.*no such pool.*)$", re.MULTILINE)
 
 
 def missing_datasets(stderr: str) -> set[str]:
