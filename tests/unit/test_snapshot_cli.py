@@ -4,6 +4,7 @@ one `zfs snapshot` per pool, per-dataset failures → exit 3. (The lab test show
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,8 @@ def test_missing_dataset_is_partial_with_actionable_message(tmp_path, fake):
     cfg = config(tmp_path, BODY + '\n[[datasets]]\nname = "tank/nope"\n')
     out = run(cfg, "--now", T0)
     assert out.exit_code == 3
-    assert "tank/nope: FAILED: dataset tank/nope does not exist; create it or fix datasets.'tank/nope'" in out.output
+    assert (f"tank/nope: FAILED: dataset tank/nope does not exist on {socket.gethostname()}; create it (zfs create) "
+            f"or remove it from [[datasets]] in {cfg}") in out.output
 
 
 def test_everything_failing_is_exit_1(tmp_path, fake):
@@ -164,3 +166,11 @@ def test_bad_now_is_exit_2(tmp_path, fake):
 def test_created_names_parse_as_ours(tmp_path, fake):
     run(config(tmp_path, BODY), "--now", T0)
     assert all(parse_name(s.name) for s in fake.snaps)
+
+
+def test_human_output_summarises_idle_datasets(tmp_path, fake):
+    cfg = config(tmp_path, BODY)
+    run(cfg, "--now", T0)
+    out = run(cfg, "--now", T0)
+    assert out.exit_code == 0
+    assert out.output == "4 dataset(s): nothing due\ncreated 0, destroyed 0\n"

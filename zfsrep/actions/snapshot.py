@@ -43,7 +43,7 @@ def run(config: Config, *, now: float, dry_run: bool = False, runner: Runner | N
         pool = pool_of(dp.dataset)
         if pool in failed_pools and dp.error:
             continue  # reported once per configured entry below
-        items[dp.dataset] = _item(dp, plan, dry_run)
+        items[dp.dataset] = _item(dp, plan, dry_run, where, config.path)
     for entry in config.datasets:
         pool = pool_of(entry.name)
         if pool in failed_pools and entry.name not in items:
@@ -97,10 +97,11 @@ def _replication_bases(config: Config, snapshots: dict[str, list[Snapshot]]) -> 
     return guids
 
 
-def _item(dp: DatasetPlan, plan: SnapshotPlan, dry_run: bool) -> ItemResult:
+def _item(dp: DatasetPlan, plan: SnapshotPlan, dry_run: bool, where: str, path: str | None) -> ItemResult:
     if dp.error:
-        return ItemResult(dataset=dp.dataset, status=FAILED,
-                          error=f"{dp.error}; create it or fix datasets.{dp.entry!r} in the config")
+        return ItemResult(dataset=dp.dataset, status=FAILED, error=(
+            f"{dp.error} on {where}; create it (zfs create) or remove it from [[datasets]] "
+            f"in {path or 'the config'}"))
     details = {"due": list(dp.due), "kept": dp.kept, "foreign": dp.foreign, "freed_bytes_at_least": dp.freed}
     command = _command_for(dp.dataset, plan.creates)
     if command is not None:
@@ -165,7 +166,7 @@ def _snapshot_fix(e: ZfsrepError) -> str:
         return "grant it with `zfs allow <user> snapshot,destroy,hold,release <dataset>`"
     if "out of space" in text.lower():
         return "free space in the pool, or lower the retention counts"
-    return "run the zfs snapshot command shown by `zfsrep snapshot --dry-run -v` by hand to see why"
+    return "run the zfs snapshot command `zfsrep snapshot --dry-run` shows by hand to see why"
 
 
 def _destroy_fix(e: ZfsrepError) -> str:

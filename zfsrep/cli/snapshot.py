@@ -21,7 +21,7 @@ from zfsrep.cli.common import (
     setup_logging,
     usage_error,
 )
-from zfsrep.core.result import FAILED, ItemResult, RunResult
+from zfsrep.core.result import FAILED, NOTHING_TO_DO, ItemResult, RunResult
 from zfsrep.core.sizes import format_bytes
 from zfsrep.state import write_run_result
 
@@ -78,8 +78,12 @@ def render(result: RunResult) -> str:
             for i in result.items if "snapshot_command" in i.details
         ))
         lines += [f"  {c}" for c in commands]
+    idle = [i for i in result.items if i.status == NOTHING_TO_DO]
     for item in result.items:
-        lines.append(_item_line(item, result.dry_run))
+        if item not in idle:
+            lines.append(_item_line(item, result.dry_run))
+    if idle:
+        lines.append(f"{len(idle)} dataset(s): nothing due" if len(idle) > 1 else f"{idle[0].dataset}: nothing due")
     created = sum(len(i.created) for i in result.items)
     destroyed = sum(len(i.destroyed) for i in result.items)
     failed = sum(1 for i in result.items if i.status == FAILED)
