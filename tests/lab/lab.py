@@ -152,6 +152,8 @@ class Lab:
             self._boot(img, accel, restore=False, timeout=BOOT_TIMEOUT)
         boot_s = time.monotonic() - t1
         if mode == "booted" and snapshots_enabled():
+            # save with zfs loaded, so restored VMs are ready at once
+            _parallel(lambda v: ssh(self.ssh_config, v, "modprobe zfs", timeout=240), VM_NAMES)
             self._close_masters()
             took = _parallel(lambda v: snapshot.save(self.run, v, keys_by_vm[v]), VM_NAMES)
             log(f"saved both VMs for fast restarts ({max(took.values()):.1f} s)")
@@ -185,14 +187,18 @@ class Lab:
                                f"{vm.console_tail(v, self.run)}") from None
 
         waited = _parallel(wait, VM_NAMES)
+        cpu = {v: vm.cpu_seconds(v, self.run) for v in VM_NAMES}
         log(f"both VMs answer ssh after {time.monotonic() - t0:.1f} s "
-            f"(source {waited['source']:.1f} s, target {waited['target']:.1f} s)")
+            f"(source {waited['source']:.1f} s / {cpu['source']:.0f} s CPU, "
+            f"target {waited['target']:.1f} s / {cpu['target']:.0f} s CPU)")
 
     def _accel(self, img: Path) -> str:
         forced = os.environ.get("ZFSREP_LAB_ACCEL")
         if forced in ("tcg", "kvm"):
             return forced
-        marker = img / "accel"
+        # the probe's answer depends on the host and the kernel: remember it per kernel
+        kernel = json.loads((img / "info.json").read_text()).get("kernel", img.name)
+        marker = cache_dir() / f"accel-{kernel}"
         if marker.exists():
             return marker.read_text().strip()
         with tempfile.TemporaryDirectory() as td:
@@ -363,6 +369,3 @@ zpool destroy -f {pool} 2>/dev/null || {{ sleep 1; zpool destroy -f {pool}; }}
 {create}
 """
 
-
-def cache_summary() -> str:
-    return str(cache_dir())

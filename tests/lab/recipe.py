@@ -129,7 +129,8 @@ def base_steps() -> list[tuple[str, str]]:
 
 # ---- image stage -------------------------------------------------------------------
 
-FINAL_UNITS_ENABLE = ["systemd-networkd.service", "zfsrep-seed.service", "ssh.service"]
+FINAL_UNITS_ENABLE = ["systemd-networkd.service", "zfsrep-seed.service", "ssh.service",
+                      "zfsrep-zfs-load.service"]
 FINAL_UNITS_DISABLE = [
     "zfs-import-cache.service", "zfs-import-scan.service", "zfs-mount.service",
     "zfs-share.service", "zfs-zed.service", "zfs-volume-wait.service",
@@ -138,6 +139,11 @@ FINAL_UNITS_DISABLE = [
 FINAL_UNITS_MASK = [
     "systemd-networkd-wait-online.service", "zfs-zed.service", "sanoid.timer",
     "e2scrub_reap.service", "e2scrub_all.timer", "fstrim.timer",
+    # not needed in the lab, and each costs seconds of boot under TCG
+    "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount", "dev-hugepages.mount", "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount", "sys-fs-fuse-connections.mount", "sys-kernel-config.mount",
+    "systemd-logind.service", "dbus.service", "dbus.socket",
 ]
 # Free space left in the root filesystem for venvs, wheels and test files.
 ROOT_FREE_MIB = 1536

@@ -113,6 +113,15 @@ def stop(vm: str, run: Path, timeout: float = 10.0) -> bool:
     return True
 
 
+def cpu_seconds(vm: str, run: Path) -> float:
+    """Host CPU time used so far by `vm`'s qemu (a load-independent measure of boot work)."""
+    pid = pid_of(vm, run)
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def console_tail(vm: str, run: Path, lines: int = 30) -> str:
     try:
         text = (run / f"{vm}.console.log").read_text(errors="replace")
