@@ -1,0 +1,290 @@
+"""The four scenarios: set-up in the VMs (untimed), then rounds of timed runs, tools alternating.
+
+Each round runs every tool once, in an order rotated per round, so slow drift of the host
+(other VMs, thermal, caches) hits every tool alike.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+
+from bench import tools as T
+from bench.guest import Counters, Guests
+from bench.stats import Run
+
+
+@dataclass(frozen=True)
+class Sizes:
+    bulk_mib: int = 2048
+    noop_datasets: int = 100
+    noop_snapshots: int = 50
+    incr_datasets: int = 20
+    incr_snapshots: int = 20
+    snap_datasets: int = 1000
+    repeats: int = 3
+    hourly: int = 2  # snapshot+prune: hourly retention of both tools
+
+
+FULL = Sizes()
+QUICK = Sizes(bulk_mib=128, noop_datasets=20, noop_snapshots=10, incr_datasets=5,
+              incr_snapshots=5, snap_datasets=100)
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def rotated(items: list[str], k: int) -> list[str]:
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+@dataclass
+class Outcome:
+    key: str
+    sizes: str
+    commands: dict[str, str] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Bench:
+    def __init__(self, guests: Guests, counters: Counters, sizes: Sizes, tools: list[str]):
+        self.g = guests
+        self.c = counters
+        self.sizes = sizes
+        self.tools = tools
+
+    # ---- helpers ------------------------------------------------------------------------
+    def src(self, script: str, timeout: float = 7200) -> str:
+        return self.g.sh("source", script, timeout=timeout)
+
+    def tgt(self, script: str, timeout: float = 3600, check: bool = True) -> str:
+        return self.g.sh("target", script, timeout=timeout, check=check)
+
+    def measure(self, out: Outcome, tool: str, index: int, cmd: str, verify,
+                size: int | None = None) -> Run:
+        """One timed, counted run; `verify()` returns '' if the result is right, else why not."""
+        self.c.reset()
+        t = self.g.timed(cmd)
+        zs, zt, conns, prof = self.c.read()
+        why = t.tail.splitlines()[-1] if t.rc != 0 and t.tail else ""
+        if t.rc != 0:
+            why = f"exit {t.rc}: {why}"
+        else:
+            why = verify()
+        run = Run(out.key, tool, index, t.seconds, not why, zs, zt, conns, size, why[:300], prof)
+        log(f"{out.key} #{index} {tool}: {t.seconds:.1f} s, zfs {zs}/{zt}, ssh {conns}"
+            + (f" FAILED: {why[:200]}" if why else ""))
+        out.runs.append(run)
+        return run
+
+    def untimed(self, cmd: str, what: str) -> None:
+        t = self.g.timed(cmd)
+        if t.rc != 0:
+            log(f"{what}: exit {t.rc}: {t.tail[-300:]}")
+
+    def make_children(self, parent: str, count: int, width: int, mounted: bool) -> None:
+        opts = "" if mounted else "-o canmount=off"
+        self.src(f"zfs create -p {parent} && seq -f '{parent}/d%0{width}g' 0 {count - 1} | "
+                 f"xargs -P 8 -n 1 zfs create {opts}")
+
+    def target_parents(self, name: str, tools: list[str], parent_of=None) -> None:
+        parents = {T.dest(t, name, parent_of(t) if parent_of else None).rsplit("/", 1)[0]
+                   for t in tools}
+        self.tgt(" && ".join(f"zfs create -p {p}" for p in sorted(parents)))
+
+    def seed(self, snapshot: str, dests: list[str]) -> None:
+        """Receive a replication stream of `snapshot` into each of `dests` (same GUIDs)."""
+        for d in dests:
+            self.src(f"zfs send -R {snapshot} | ssh target zfs receive -u {d}")
+
+    # ---- 1. bulk --------------------------------------------------------------------------
+    def bulk(self) -> Outcome:
+        s = self.sizes
+        tools = [t for t in self.tools if t in T.REPLICATORS]
+        out = Outcome("bulk", f"one dataset, {s.bulk_mib} MiB from /dev/urandom (recordsize "
+                      f"128K, compression off), full send; {s.repeats} runs per tool")
+        ds = f"{T.SRC}/bulk"
+        log(f"bulk: writing {s.bulk_mib} MiB of random data")
+        self.src(f"zfs create -p -o compression=off {ds} && "
+                 f"head -c {s.bulk_mib}M /dev/urandom > /{ds}/data && zfs snapshot {ds}@s1")
+        self.src(f"zfs set autobackup:bulk=true {ds}")
+        self.target_parents("bulk", tools)
+        guid = self.src(f"zfs get -H -p -o value guid {ds}@s1").strip()
+        size = int(self.src(f"zfs send -nvP {ds}@s1 | awk '/^size/ {{print $2}}'").strip())
+        cmds = {t: self.bulk_cmd(t) for t in tools}
+        out.commands = cmds
+        for r in range(s.repeats):
+            for tool in rotated(tools, r):
+                target = T.dest(tool, "bulk")
+                self.tgt(f"zfs destroy -r {target} 2>/dev/null; true")
+
+                def verify(target=target):
+                    got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
+                    return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
+
+                self.measure(out, tool, r + 1, cmds[tool], verify, size=size)
+                self.tgt(f"zfs destroy -r {target} 2>/dev/null; true")
+        out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
+                         "wall time")
+        return out
+
+    def bulk_cmd(self, tool: str) -> str:
+        if tool == T.RAW:
+            return f"zfs send {T.SRC}/bulk@s1 | ssh target zfs receive -u {T.dest(tool, 'bulk')}"
+        return T.replicate_cmd(tool, "bulk", recursive=False)
+
+    # ---- 2. no-op -------------------------------------------------------------------------
+    def noop(self) -> Outcome:
+        s = self.sizes
+        tools = [t for t in self.tools if t in T.REPLICATORS]
+        out = Outcome("noop", f"{s.noop_datasets} datasets (+ their parent) × "
+                      f"{s.noop_snapshots} snapshots, all already on target; "
+                      f"{s.repeats} runs per tool after one untimed warm-up run each")
+        parent = f"{T.SRC}/noop"
+        log(f"noop: creating {s.noop_datasets} datasets × {s.noop_snapshots} snapshots")
+        self.make_children(parent, s.noop_datasets, 3, mounted=False)
+        last = f"s{s.noop_snapshots:04d}"
+        self.src(f"for i in $(seq -f '%04g' 1 {s.noop_snapshots}); do "
+                 f"zfs snapshot -r {parent}@s$i; done")
+        shared = T.dest(T.RAW, "noop", T.SHARED)
+        self.tgt(f"zfs create -p {shared.rsplit('/', 1)[0]}")
+        log("noop: seeding the target (one replication stream)")
+        self.seed(f"{parent}@{last}", [shared])
+        self.src(f"zfs set autobackup:noop=true {parent}")
+        cmds = {t: self.noop_cmd(t) for t in tools}
+        out.commands = cmds
+        want = int(self.tgt(f"zfs list -H -t snapshot -o name -r {shared} | wc -l"))
+
+        def verify():
+            n = int(self.tgt(f"zfs list -H -t snapshot -o name -r {shared} | wc -l"))
+            return "" if n == want else f"target snapshots changed: {want} -> {n}"
+
+        for tool in tools:
+            self.untimed(cmds[tool], f"noop warm-up {tool}")
+        for r in range(s.repeats):
+            for tool in rotated(tools, r):
+                self.measure(out, tool, r + 1, cmds[tool], verify)
+        out.notes.append("raw pipe: the least any tool must do to know there is nothing to send "
+                         "— one `zfs list` of GUIDs on each side over one ssh connection, "
+                         "compared")
+        return out
+
+    def noop_cmd(self, tool: str) -> str:
+        parent = f"{T.SRC}/noop"
+        if tool == T.RAW:
+            shared = T.dest(T.RAW, "noop", T.SHARED)
+            return (f"test \"$(zfs list -H -p -t snapshot -o guid -r {parent} | sort)\" = "
+                    f"\"$(ssh target zfs list -H -p -t snapshot -o guid -r {shared} | sort)\"")
+        return T.replicate_cmd(tool, "noop", recursive=True, parent=T.SHARED)
+
+    # ---- 3. incremental -------------------------------------------------------------------
+    def incr(self) -> Outcome:
+        s = self.sizes
+        tools = [t for t in self.tools if t in T.REPLICATORS]
+        out = Outcome("incr", f"{s.incr_snapshots} new snapshots (64 KiB of new data each) on "
+                      f"each of {s.incr_datasets} datasets (+ their parent); {s.repeats} runs "
+                      "per tool, each after an untimed warm-up with one new snapshot")
+        parent = f"{T.SRC}/incr"
+        log(f"incr: {s.incr_datasets} datasets")
+        self.make_children(parent, s.incr_datasets, 2, mounted=True)
+        self.src(f"zfs snapshot -r {parent}@i0000")
+        self.target_parents("incr", tools)
+        self.seed(f"{parent}@i0000", [T.dest(t, "incr") for t in tools])
+        self.src(f"zfs set autobackup:incr=true {parent}")
+        counter = [0]
+
+        def new_snapshots(n: int) -> tuple[str, str]:
+            first = counter[0]
+            self.src(f"""
+for i in $(seq {first + 1} {first + n}); do
+  for d in /{parent}/d*; do head -c 65536 /dev/urandom > "$d/f$i"; done
+  zfs snapshot -r {parent}@i$(printf %04d $i)
+done""")
+            counter[0] += n
+            return f"i{first:04d}", f"i{first + n:04d}"
+
+        prev, new = new_snapshots(1)
+        for tool in tools:
+            self.untimed(self.incr_cmd(tool, prev, new), f"incr warm-up {tool}")
+        for r in range(s.repeats):
+            prev, new = new_snapshots(s.incr_snapshots)
+            for tool in rotated(tools, r):
+                target = T.dest(tool, "incr")
+
+                def verify(target=target, new=new):
+                    n = int(self.tgt(f"zfs list -H -t snapshot -o name -r {target} | "
+                                     f"grep -c '@{new}$' || true"))
+                    want = s.incr_datasets + 1
+                    return "" if n == want else f"{n} of {want} datasets have @{new} on target"
+
+                cmd = self.incr_cmd(tool, prev, new)
+                out.commands.setdefault(tool, cmd)
+                self.measure(out, tool, r + 1, cmd, verify)
+        out.notes.append("raw pipe: the limit — one `zfs send -R -I` stream of the whole tree "
+                         "through one ssh connection")
+        return out
+
+    def incr_cmd(self, tool: str, prev: str, new: str) -> str:
+        parent = f"{T.SRC}/incr"
+        if tool == T.RAW:
+            return (f"zfs send -R -I @{prev} {parent}@{new} | "
+                    f"ssh target zfs receive -u {T.dest(tool, 'incr')}")
+        return T.replicate_cmd(tool, "incr", recursive=True)
+
+    # ---- 4. snapshot + prune --------------------------------------------------------------
+    def snap(self, warmup_rounds: int = 3) -> Outcome:
+        s = self.sizes
+        tools = [t for t in self.tools if t in T.SNAPSHOTTERS]
+        out = Outcome("snap", f"{s.snap_datasets} datasets (+ their parent), hourly retention "
+                      f"{s.hourly}; the source clock moves 1 h before each round, so every "
+                      f"run takes one snapshot of every dataset and prunes the oldest; "
+                      f"{s.repeats} runs per tool after {warmup_rounds} untimed rounds")
+        parent = f"{T.SRC}/snap"
+        log(f"snap: creating {s.snap_datasets} datasets")
+        self.make_children(parent, s.snap_datasets, 4, mounted=False)
+        prefix = {T.ZFSREP: "zfsrep_hourly_", T.SANOID: "autosnap_"}
+        out.commands = {t: T.snapshot_cmd(t) for t in tools}
+        n_ds = s.snap_datasets + 1
+
+        def names(tool: str) -> dict[str, int]:
+            text = self.src(f"zfs list -H -t snapshot -o name -r {parent} | "
+                            f"sed -n 's/.*@\\({prefix[tool]}.*\\)$/\\1/p' | sort | uniq -c")
+            return {ln.split()[1]: int(ln.split()[0]) for ln in text.splitlines() if ln.strip()}
+
+        def advance() -> None:
+            self.src("date -u -s @$(( $(date +%s) + 3600 )) >/dev/null")
+
+        try:
+            for w in range(warmup_rounds):
+                advance()
+                for tool in tools:
+                    self.untimed(out.commands[tool], f"snap warm-up {tool}")
+            for r in range(s.repeats):
+                advance()
+                for tool in rotated(tools, r):
+                    before = names(tool)
+
+                    def verify(tool=tool, before=before):
+                        after = names(tool)
+                        added = [n for n in after if n not in before]
+                        if len(added) != 1 or after[added[0]] != n_ds:
+                            return f"expected one new snapshot on all {n_ds} datasets: {added}"
+                        if any(c != n_ds for c in after.values()):
+                            return "some snapshot names are not on every dataset"
+                        if len(after) > s.hourly + 1:
+                            return f"{len(after)} snapshot names kept (retention {s.hourly})"
+                        return ""
+
+                    self.measure(out, tool, r + 1, out.commands[tool], verify)
+                    pruned = len(set(before) - set(names(tool)))
+                    last = out.runs[-1]
+                    out.runs[-1] = replace(last, profile=last.profile + (
+                        ("snapshot names pruned", pruned),))
+        finally:
+            self.g.lab.set_clocks()
+        out.notes.append("sanoid runs with `recursive = zfs` (its fastest mode: one atomic "
+                         "`zfs snapshot -r`); zfsrep with `recursive = true`")
+        return out
