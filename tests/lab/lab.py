@@ -18,7 +18,7 @@ from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, in
                     run_dir, ssh_ports)
 from .ssh import Command, push_tar, scp_to, ssh, to_shell, wait_for_ssh
 
-BOOT_TIMEOUT = 420.0
+BOOT_TIMEOUT = float(os.environ.get("ZFSREP_LAB_BOOT_TIMEOUT", "420"))
 RESTORE_TIMEOUT = 90.0
 VENV = "/opt/zfsrep"
 PEERS_VENV = "/opt/zfsrep-peers"
@@ -149,7 +149,12 @@ class Lab:
                 snapshot.forget(self.run)
                 t1 = time.monotonic()
         if mode == "booted":
-            self._boot(img, accel, restore=False, timeout=BOOT_TIMEOUT)
+            try:
+                self._boot(img, accel, restore=False, timeout=BOOT_TIMEOUT)
+            except LabError:
+                for v in VM_NAMES:  # leave nothing running; the console logs stay
+                    vm.stop(v, self.run)
+                raise
         boot_s = time.monotonic() - t1
         if mode == "booted" and snapshots_enabled():
             # save with zfs loaded, so restored VMs are ready at once

@@ -19,8 +19,8 @@ MACS = {"source": ("52:54:00:a0:00:01", "52:54:00:b0:00:01"),
 
 def kernel_cmdline(vm: str) -> str:
     return (f"root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 systemd.hostname={vm} "
-            "fsck.mode=skip mitigations=off random.trust_cpu=on loglevel=4 "
-            "systemd.show_status=auto")
+            "fsck.mode=skip mitigations=off random.trust_cpu=on "
+            "systemd.show_status=true")
 
 
 def accel_args(accel: str) -> list[str]:
