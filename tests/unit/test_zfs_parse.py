@@ -17,12 +17,6 @@ from zfsrep.zfs.parse import ZfsOutputError
 DATA = Path(__file__).parent / "data"
 
 
-def lab_capture(name: str) -> str:
-    """The captured output without its leading `# ...` provenance lines."""
-    text = (DATA / name).read_text()
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
-
-
 def test_snapshots_keeps_spaces_and_dashes_in_names():
     text = (
         "tank/with space@zfsrep_hourly_2026-01-01T00:00:00Z\t12345678901234567890\t17\t1767225600\t8192\t0\n"
@@ -92,3 +86,61 @@ def test_snapshots_round_trip(records):
         f"{s.full_name}\t{s.guid}\t{s.createtxg}\t{s.creation}\t{s.used}\t{s.userrefs}\n" for s in snaps
     )
     assert parse.snapshots(text) == snaps
+
+
+# -- real output captured in the lab (OpenZFS 2.1.11): tests/unit/data/*.lab.txt --------------
+
+def lab_capture(name: str) -> str:
+    """A capture without its leading `# ...` provenance lines."""
+    text = (DATA / name).read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
+
+
+def test_lab_snapshot_listing():
+    snaps = parse.snapshots(lab_capture("zfs-list-snapshots.lab.txt"))
+    assert len(snaps) == 12
+    assert {s.dataset for s in snaps} == {"tank/cap", "tank/cap/a b", "tank/cap/a b/-dash", "tank/cap/vol"}
+    assert {s.name for s in snaps} == {"manual one", "zfsrep_hourly.daily_2026-11-22T00:00:00Z",
+                                       "zfsrep_hourly_2026-11-22T01:00:00Z"}
+    held = [s.full_name for s in snaps if s.held]
+    assert held == ["tank/cap/a b/-dash@zfsrep_hourly.daily_2026-11-22T00:00:00Z"]
+    dash = next(s for s in snaps if s.full_name == held[0])
+    assert (dash.guid, dash.createtxg, dash.creation, dash.used) == (4716695179230897763, 203, 1795324472, 0)
+    assert next(s for s in snaps if s.full_name == "tank/cap/a b@zfsrep_hourly.daily_2026-11-22T00:00:00Z").used == 335872
+    txgs = [s.createtxg for s in snaps]
+    assert txgs == sorted(txgs)
+    assert len({s.guid for s in snaps}) == 12
+
+
+def test_lab_dataset_listing_and_get():
+    got = parse.datasets(lab_capture("zfs-list-datasets.lab.txt"), ["name", "used", "receive_resume_token"])
+    assert list(got) == ["tank/cap", "tank/cap/a b", "tank/cap/a b/-dash", "tank/cap/vol"]
+    assert got["tank/cap/a b"] == {"used": "598016", "receive_resume_token": "-"}
+    props = parse.properties(lab_capture("zfs-get.lab.txt"))
+    assert props == {"tank/cap/a b": {"guid": "9955531469200232197", "receive_resume_token": "-"},
+                     "tank/cap/vol": {"guid": "8365649422324580190", "receive_resume_token": "-"}}
+
+
+def test_lab_holds():
+    assert parse.holds(lab_capture("zfs-holds.lab.txt")) == {
+        "tank/cap/a b/-dash@zfsrep_hourly.daily_2026-11-22T00:00:00Z": {"keep"}}
+
+
+def test_lab_missing_dataset_stderr():
+    err = lab_capture("zfs-list-missing.stderr.lab.txt").replace("exit=1\n", "")
+    assert parse.missing_datasets(err) == {"tank/cap/nope"}
+    assert parse.unexplained_errors(err) == []
+
+
+def test_lab_destroy_dry_run_reclaim_through_the_client():
+    from zfsrep.execute import CommandResult, Runner
+    from zfsrep.zfs import ZfsClient
+
+    class Replay(Runner):
+        def run(self, argv, **kw):
+            assert argv == ["zfs", "destroy", "-n", "-v", "-p",
+                            "tank/cap/a b@manual one,zfsrep_hourly.daily_2026-11-22T00:00:00Z"]
+            return CommandResult(tuple(argv), 0, lab_capture("zfs-destroy-nvp.lab.txt"), "")
+
+    client = ZfsClient(Replay())
+    assert client.reclaimable("tank/cap/a b", ["manual one", "zfsrep_hourly.daily_2026-11-22T00:00:00Z"]) == 401408
