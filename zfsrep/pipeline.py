@@ -100,6 +100,10 @@ def _tail(f) -> str:
     return "\n".join(text.splitlines()[-TAIL_LINES:])
 
 
+# `zfs send -v` chatter that is not an error: the stream summary and a resume token's contents
+_NOT_ERRORS = ("full\t", "incremental\t", "\t", " ", "resume token contents", "nvlist version")
+
+
 class _SendWatcher(threading.Thread):
     """Reads the first stage's stderr line by line: progress lines go to the callback, the rest
     is kept (bounded) for the error message."""
@@ -129,7 +133,7 @@ class _SendWatcher(threading.Thread):
                 size = parse_estimate(line)
                 if size is not None:
                     self.estimated = size
-                elif line.strip() and not line.startswith(("full\t", "incremental\t")):
+                elif line.strip() and not line.startswith(_NOT_ERRORS):
                     self.lines.append(line)
                 else:
                     continue

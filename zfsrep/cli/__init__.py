@@ -59,6 +59,7 @@ for _name, _module in [
     ("teardown", "zfsrep.cli.teardown"),
     ("report-result", "zfsrep.cli.report_result"),
     ("status", "zfsrep.cli.status"),
+    ("replicate", "zfsrep.cli.replicate"),
     ("snapshots", "zfsrep.cli.snapshots"),
     ("restore", "zfsrep.cli.restore"),
     ("rollback", "zfsrep.cli.rollback"),

@@ -1,0 +1,447 @@
+"""`zfsrep replicate`: send every configured dataset to each of its targets, safely.
+
+Per target (one after the other): take the target's lock, open one multiplexed ssh master,
+list both sides once, plan each dataset (`zfsrep.core.replication_plan`), then for each plan:
+create missing parents on the target, hold the snapshot being sent on the source
+(``zfsrep:<target>``), run the send/receive pipeline(s), and on success release the tag from
+older snapshots and prune the target by its retention (never the newest common snapshot).
+
+Nothing here prints; the CLI renders the RunResult (and `progress` events on a terminal).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.core import replication_plan as rp
+from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
+from zfsrep.core.retention import decide
+from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
+from zfsrep.errors import CommandError, LockError, UsageError, ZfsrepError
+from zfsrep.execute import Runner
+from zfsrep.lock import target_lock
+from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
+from zfsrep.ssh import SshSession
+from zfsrep.warmup_state import ssh_host
+from zfsrep.zfs import ZfsClient
+from zfsrep.zfs import stream as zs
+
+
+log = logging.getLogger(__name__)
+
+VERB = "replicate"
+HOLD_PREFIX = "zfsrep:"
+
+
+def hold_tag(target: str) -> str:
+    """The hold zfsrep keeps on the newest replicated snapshot per target (`zfsrep snapshot`
+    never prunes a held snapshot)."""
+    return f"{HOLD_PREFIX}{target}"
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    dataset: str
+    target: str
+    step: str  # the step being sent, e.g. "incremental tank/a@s1 -> tank/a@s4 (3 snapshot(s))"
+    bytes: int
+    estimated: int | None
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class SourceDataset:
+    name: str
+    config: DatasetConfig
+    top: bool  # the configured dataset itself (not a child found by `recursive`)
+    volume: bool = False
+    encrypted: bool = False
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+def target_dataset(target: TargetConfig, source: str) -> str:
+    return f"{target.dataset}/{source}"
+
+
+# --- listing the source ------------------------------------------------------------------------
+
+def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
+                     result: RunResult) -> list[SourceDataset]:
+    props = ["type", "encryption"]
+    found: list[SourceDataset] = []
+    for recursive in (True, False):
+        group = [d for d in chosen if d.recursive == recursive]
+        if not group:
+            continue
+        listed = client.list_datasets([d.name for d in group], recursive=recursive, props=props,
+                                      missing_ok=True)
+        snaps = client.list_snapshots([d.name for d in group], recursive=recursive, missing_ok=True)
+        for dcfg in group:
+            if dcfg.name not in listed:
+                for target in config.targets_for(dcfg):
+                    result.items.append(ItemResult(
+                        dataset=dcfg.name, target=target.name, status=FAILED,
+                        error=f"{dcfg.name}: no such dataset on {socket.gethostname()}; "
+                              "create it or fix its datasets[].name in the config"))
+                continue
+            names = [n for n in listed if is_descendant(n, dcfg.name)] if recursive else [dcfg.name]
+            for name in sorted(names):
+                if any(is_descendant(name, ex) for ex in dcfg.exclude):
+                    continue
+                p = listed[name]
+                found.append(SourceDataset(
+                    name=name, config=dcfg, top=name == dcfg.name,
+                    volume=p.get("type") == "volume",
+                    encrypted=p.get("encryption", "off") not in ("off", "-", ""),
+                    snapshots=snaps.get(name, []),
+                ))
+    return sorted(found, key=lambda d: d.name)  # parents before their children
+
+
+# --- one target --------------------------------------------------------------------------------
+
+@dataclass
+class TargetRun:
+    config: Config
+    target: TargetConfig
+    datasets: list[SourceDataset]
+    local: ZfsClient
+    dry_run: bool
+    progress: ProgressFn | None
+    items: list[ItemResult] = field(default_factory=list)
+
+    def fail_all(self, message: str) -> list[ItemResult]:
+        return [ItemResult(dataset=d.name, target=self.target.name, status=FAILED, error=message)
+                for d in self.datasets]
+
+    def run(self) -> list[ItemResult]:
+        t = self.target
+        host = ssh_host(self.config.state_dir, t)  # the configured host, or warmup's address
+        if not host:
+            return self.fail_all(f"target {t.name}: no host to ssh to; set targets.{t.name}.host "
+                                 "or run `zfsrep warmup` first")
+        try:
+            if self.dry_run:
+                return self._connected(host)
+            with target_lock(self.config.lock_dir, t.name, t.lock_timeout):
+                return self._connected(host)
+        except LockError as e:
+            return self.fail_all(str(e))
+
+    def _connected(self, host: str) -> list[ItemResult]:
+        t = self.target
+        with SshSession(t, host=host) as session:
+            try:
+                session.start()
+                remote = ZfsClient(session.runner())
+                stage_tools = self._check_tools(remote, host)
+                listed = remote.list_datasets([t.dataset], recursive=True,
+                                              props=["type", "receive_resume_token"], missing_ok=True)
+                target_snaps = remote.list_snapshots([t.dataset], recursive=True, missing_ok=True)
+                held = self._our_holds()
+            except ZfsrepError as e:
+                return self.fail_all(_one_line(e, t, host))
+            sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
+            for ds in self.datasets:
+                started = time.monotonic()
+                item = ItemResult(dataset=ds.name, target=t.name, status=FAILED)
+                item.details["target_dataset"] = target_dataset(t, ds.name)
+                try:
+                    plan = self._plan(ds, listed, target_snaps, remote)
+                    self._apply(ds, plan, item, remote, listed, held, session, stage_tools, host)
+                    if item.status == OK:
+                        sent.append((ds, plan, item))
+                except ZfsrepError as e:
+                    item.status, item.error = FAILED, f"{ds.name} -> {t.name} ({host}): {_first_line(e)}"
+                item.seconds = round(time.monotonic() - started, 3)
+                self.items.append(item)
+            if sent and not self.dry_run:
+                self._prune_targets(remote, sent, host)
+        return self.items
+
+    # -- checks and listings ----------------------------------------------------------------
+
+    def _check_tools(self, remote: ZfsClient, host: str):
+        t = self.target
+        if t.compress != "none":
+            tool = COMPRESSORS[t.compress][0][0]
+            if shutil.which(tool) is None:
+                raise ZfsrepError(f"target {t.name}: compress = \"{t.compress}\" but {tool} is not "
+                                  f"installed here ({socket.gethostname()}); install it or set "
+                                  f"targets.{t.name}.compress = \"none\"")
+            check = remote.runner.run(["sh", "-c", 'command -v "$1"', "sh", tool], check=False)
+            if not check.ok:
+                raise ZfsrepError(f"target {t.name}: compress = \"{t.compress}\" but {tool} is not "
+                                  f"installed on {host}; install it there or set "
+                                  f"targets.{t.name}.compress = \"none\"")
+        try:
+            return buffer_stage(t.mbuffer, t.rate_limit, have=lambda x: shutil.which(x) is not None)
+        except LookupError as e:
+            what = "mbuffer" if t.mbuffer else "rate_limit"
+            raise ZfsrepError(f"target {t.name}: {what} is set but {e} is not installed here "
+                              f"({socket.gethostname()}); install it or unset "
+                              f"targets.{t.name}.{what}") from None
+
+    def _our_holds(self) -> dict[str, set[str]]:
+        """``{source ds@snap: tags}`` for held snapshots (one `zfs holds` for the few with holds)."""
+        held = [s.full_name for d in self.datasets for s in d.snapshots if s.userrefs > 0]
+        return self.local.holds(held) if held else {}
+
+    def _plan(self, ds: SourceDataset, listed, target_snaps, remote) -> rp.ReplicationPlan:
+        tds = target_dataset(self.target, ds.name)
+        token = listed.get(tds, {}).get("receive_resume_token", "-")
+        resume = None
+        if token not in ("-", ""):
+            probe = self.local.runner.run(zs.resume_probe_argv(token), check=False)
+            if probe.ok:
+                c = zs.parse_token_contents(probe.stdout + "\n" + probe.stderr)
+                resume = rp.ResumeState(token, valid=True, toname=c.toname, toguid=c.toguid)
+            else:
+                why = (probe.stderr.strip().splitlines() or ["zfs send -t failed"])[-1]
+                resume = rp.ResumeState(token, valid=False, reason=why)
+        return rp.plan_replication(
+            ds.name, self.target.name, tds, ds.snapshots, target_snaps.get(tds, []),
+            target_exists=tds in listed, resume=resume, force=self.target.force,
+        )
+
+    # -- applying a plan ----------------------------------------------------------------------
+
+    def _apply(self, ds, plan, item, remote, listed, held, session, stage_tools, host) -> None:
+        t = self.target
+        item.details["plan"] = [s.describe() for s in plan.steps]
+        if plan.notes:
+            item.details["notes"] = list(plan.notes)
+        item.from_snapshot = rp.short(plan.base) if plan.base else None
+        item.to_snapshot = item.from_snapshot
+        if plan.action == rp.REFUSE:
+            item.error = f"{ds.name} -> {t.name} ({host}): {plan.message}"
+            return
+        if plan.action == rp.EMPTY:
+            item.status = FAILED if ds.top else SKIPPED
+            item.error = f"{ds.name} -> {t.name} ({host}): {plan.message}"
+            return
+        if plan.action == rp.NOTHING:
+            item.status = NOTHING_TO_DO
+            if not self.dry_run:
+                self._hold_and_release(ds, plan.newest, held)
+            return
+        if self.dry_run:
+            item.status = PLANNED
+            item.sent = list(plan.snapshots_landing)
+            item.to_snapshot = rp.short(plan.newest) if plan.newest else None
+            item.details["estimated_bytes"] = self._estimate(ds, plan)
+            return
+        tds = target_dataset(t, ds.name)
+        self._create_parents(remote, listed, tds)
+        if plan.newest:
+            # Held before sending: the snapshot a resume needs cannot be pruned meanwhile.
+            self._hold(plan.newest, held)
+        for step in plan.steps:
+            if step.kind == rp.ABORT_RESUME:
+                remote.runner.run(zs.recv_abort_argv(tds))
+                continue
+            result = self._send(ds, step, tds, session, stage_tools)
+            item.bytes += result.bytes
+            if step.kind == rp.RESUME:
+                item.resumed = True
+            item.details.setdefault("steps", []).append(
+                {"step": step.describe(), "bytes": result.bytes, "estimated": result.estimated,
+                 "seconds": round(result.seconds, 3)})
+            if not result.ok:
+                item.error = self._pipeline_error(ds, step, tds, result, host)
+                item.details["stages"] = [
+                    {"name": s.name, "returncode": s.returncode, "stderr": s.stderr[-2000:]}
+                    for s in result.stages]
+                return
+            item.sent += [n for n in step.snapshots if n not in item.sent]
+            item.to_snapshot = step.snapshots[-1] if step.snapshots else item.to_snapshot
+        item.status = OK
+        listed.setdefault(tds, {"type": "volume" if ds.volume else "filesystem",
+                                "receive_resume_token": "-"})
+        item.to_snapshot = rp.short(plan.newest) if plan.newest else item.to_snapshot
+        self._hold_and_release(ds, plan.newest, held)
+
+    def _estimate(self, ds: SourceDataset, plan: rp.ReplicationPlan) -> int | None:
+        total = 0
+        raw = self.target.raw and ds.encrypted
+        for step in plan.sends:
+            if step.kind == rp.RESUME:
+                argv = zs.resume_probe_argv(step.token or "")
+            else:
+                argv = zs.estimate_argv(step.to or "", base=step.base, raw=raw)
+            out = self.local.runner.run(argv, check=False)
+            size = zs.parse_estimate(out.stdout + "\n" + out.stderr) if out.ok else None
+            if size is None:
+                return None
+            total += size
+        return total
+
+    def _create_parents(self, remote: ZfsClient, listed: dict, tds: str) -> None:
+        missing: list[str] = []
+        parent = parent_of(tds)
+        ours = {target_dataset(self.target, d.name): d.name for d in self.datasets}
+        while parent and parent not in listed and is_descendant(parent, self.target.dataset):
+            if parent in ours:
+                raise ZfsrepError(f"its parent {ours[parent]} is not on the target yet (see its "
+                                  "error); fix that and rerun")
+            missing.append(parent)
+            parent = parent_of(parent)
+        for name in reversed(missing):
+            # the configured receiving parent may itself need parents (created with defaults)
+            remote.runner.run(zs.create_placeholder_argv(name, parents=name == self.target.dataset))
+            listed[name] = {"type": "filesystem", "receive_resume_token": "-"}
+
+    def _send(self, ds: SourceDataset, step: rp.Step, tds: str, session: SshSession,
+              stage_tools) -> PipelineResult:
+        t = self.target
+        if step.kind == rp.RESUME:
+            send = zs.resume_send_argv(step.token or "", progress=True)
+        else:
+            send = zs.send_argv(step.to or "", base=step.base, raw=t.raw and ds.encrypted,
+                                progress=True)
+        recv = zs.recv_argv(tds, force=t.force, properties=t.properties, filesystem=not ds.volume)
+        stages = replication_stages(send, recv, ssh_prefix=session.argv_prefix,
+                                    destination=session.destination, compress=t.compress,
+                                    buffer=stage_tools)
+        description = step.describe()
+        report = self.progress
+
+        def progress(done: int, estimated: int | None) -> None:
+            if report is not None:
+                report(ProgressEvent(ds.name, t.name, description, done, estimated))
+
+        log.info("%s -> %s:%s: %s", ds.name, t.name, tds, description)
+        try:
+            return run_pipeline(stages, progress=progress if report is not None else None)
+        except FileNotFoundError as e:
+            raise ZfsrepError(f"cannot start {e.filename}: not installed here "
+                              f"({socket.gethostname()})") from None
+
+    def _pipeline_error(self, ds, step, tds, result: PipelineResult, host: str) -> str:
+        t = self.target
+        cause = result.failure
+        text = cause.describe() if cause else "the pipeline failed"
+        stderr = " ".join(s.stderr for s in result.stages).lower()
+        if "has been modified" in stderr:
+            fix = (f"{tds} on {host} was changed after its newest snapshot; set "
+                   f"targets.{t.name}.force = true to roll it back on receive, or run "
+                   f"`zfs rollback` on it")
+        elif cause is not None and cause.name.startswith("ssh") and cause.returncode == 255:
+            fix = "the ssh connection failed; check the network and the target, then rerun"
+        elif "no space" in stderr or "out of space" in stderr:
+            fix = f"the pool on {host} is full; free space (or lower retention) and rerun"
+        else:
+            fix = "rerun: the partial receive is kept and the next run resumes it"
+        return f"{ds.name} -> target {t.name} ({host}:{tds}), {step.describe()}: {text}; {fix}"
+
+    def _hold(self, snapshot: str, held: dict[str, set[str]]) -> None:
+        tag = hold_tag(self.target.name)
+        if tag not in held.get(snapshot, set()):
+            self.local.hold(tag, [snapshot])
+            held.setdefault(snapshot, set()).add(tag)
+
+    def _hold_and_release(self, ds: SourceDataset, newest: str | None, held) -> None:
+        """Hold the newest common snapshot for this target; release the tag everywhere else."""
+        if not newest:
+            return
+        tag = hold_tag(self.target.name)
+        self._hold(newest, held)
+        stale = [s.full_name for s in ds.snapshots
+                 if s.full_name != newest and tag in held.get(s.full_name, set())]
+        if stale:
+            self.local.release(tag, stale)
+            for name in stale:
+                held[name].discard(tag)
+
+    def _prune_targets(self, remote: ZfsClient, sent, host: str) -> None:
+        """After successful receives: one listing of the received datasets, then prune each by
+        the target's retention, protecting the newest common snapshot."""
+        names = [target_dataset(self.target, ds.name) for ds, _, _ in sent]
+        try:
+            now_snaps = remote.list_snapshots(names, missing_ok=True)
+        except ZfsrepError as e:
+            for _, _, item in sent:
+                item.details["prune_error"] = str(e)
+            return
+        for ds, plan, item in sent:
+            tds = target_dataset(self.target, ds.name)
+            snaps = now_snaps.get(tds, [])
+            if plan.newest_guid is not None and plan.newest_guid not in {s.guid for s in snaps}:
+                item.status = FAILED
+                item.error = (f"{ds.name} -> {self.target.name} ({host}:{tds}): the receive reported success "
+                              f"but {rp.short(plan.newest or '')} is not on {host}; rerun")
+                continue
+            counts = self.config.target_retention(self.target, ds.config).counts()
+            decision = decide(snaps, counts, protected={plan.newest_guid} - {None})
+            if not decision.destroy:
+                continue
+            try:
+                item.destroyed = remote.destroy(tds, [s.name for s in decision.destroy])
+            except CommandError as e:
+                item.destroyed = list(getattr(e, "destroyed", []))
+                item.status = FAILED
+                item.error = (f"{ds.name} -> {self.target.name} ({host}:{tds}): replicated, but pruning the "
+                              f"target failed: {e}; fix that on {host} and rerun")
+
+
+def _first_line(e: ZfsrepError) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _one_line(e: ZfsrepError, target: TargetConfig, host: str) -> str:
+    """A target-wide failure, always naming the target and host."""
+    text = _first_line(e)
+    return text if text.startswith("target ") else f"target {target.name} ({host}): {text}"
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def run(config: Config, *, now: float | None = None, dry_run: bool = False,
+        targets: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
+        progress: ProgressFn | None = None, local: Runner | None = None) -> RunResult:
+    """Replicate; returns the RunResult (items per dataset × target). Never prints."""
+    started = time.time() if now is None else now
+    result = RunResult(verb=VERB, started_at=started, host=socket.gethostname(), dry_run=dry_run)
+    unknown = sorted(set(targets or ()) - set(config.targets))
+    if unknown:
+        raise UsageError(f"no target named {', '.join(unknown)} in the config "
+                         f"(known: {', '.join(sorted(config.targets)) or 'none'})")
+    known_ds = {d.name for d in config.datasets}
+    missing = sorted(set(datasets or ()) - known_ds)
+    if missing:
+        raise UsageError(f"dataset {', '.join(missing)} is not configured (datasets[].name)")
+    chosen = [d for d in config.datasets if not datasets or d.name in datasets]
+    chosen = [d for d in chosen if [t for t in config.targets_for(d) if not targets or t.name in targets]]
+    if not chosen:
+        result.errors.append("nothing to replicate: no configured dataset has a target"
+                             + (" among --target" if targets else "; add [targets.NAME]"))
+        result.finished_at = time.time()
+        return result
+    client = ZfsClient(local or Runner())
+    try:
+        sources = _source_datasets(config, chosen, client, result)
+    except ZfsrepError as e:
+        result.errors.append(f"listing datasets on {result.host}: {str(e).splitlines()[0]}")
+        result.finished_at = time.time()
+        return result
+    for name in sorted(config.targets):
+        if targets and name not in targets:
+            continue
+        target = config.targets[name]
+        mine = [s for s in sources if name in {t.name for t in config.targets_for(s.config)}]
+        if not mine:
+            continue
+        run_ = TargetRun(config, target, mine, client, dry_run, progress)
+        result.items += run_.run()
+    if targets:
+        result.items = [i for i in result.items if i.target in targets]
+    result.finished_at = time.time()
+    return result
