@@ -19,6 +19,7 @@ NEEDED = {
     "mkfs.ext4": "e2fsprogs",
     "unshare": "util-linux",
     "chroot": "coreutils",
+    "zstd": "zstd",
 }
 
 

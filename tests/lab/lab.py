@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import image, seed, snapshot, vm, wheels
+from .hostpkgs import ensure_host_packages
 from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, instance_name,
                     run_dir, ssh_ports)
 from .ssh import Command, push_tar, scp_to, ssh, to_shell, wait_for_ssh
@@ -121,6 +122,7 @@ class Lab:
                 log(f"running VMs do not answer ({exc}); restarting them")
         for v in VM_NAMES:
             vm.stop(v, self.run)
+        ensure_host_packages()
         t0 = time.monotonic()
         img = image.ensure_image()
         build_s = time.monotonic() - t0
