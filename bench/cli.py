@@ -26,7 +26,7 @@ os.environ.setdefault("ZFSREP_LAB_POOL_DISK", "8G")
 from bench import report, stats
 from bench import tools as T
 from bench.guest import Counters, Guests
-from bench.scenarios import FULL, QUICK, Bench, log
+from bench.scenarios import FULL, QUICK, Bench, Outcome, log
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SCENARIOS = ["bulk", "noop", "incr", "snap"]
@@ -150,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(g, counters, sizes, tools)
         for name in wanted:
             log(f"--- scenario {name}")
-            outcomes.append(getattr(bench, name)())
+            try:
+                outcomes.append(getattr(bench, name)())
+            except (LabError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+                # the other scenarios still run; the table says this one broke, and why
+                log(f"scenario {name} broke: {exc}")
+                outcomes.append(Outcome(name, "(not measured)", notes=[
+                    f"the scenario broke during set-up or measurement: {str(exc)[:400]}"]))
+                lab.reset()
         env_rows = environment(g, accel, load_start)
     except (LabError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(f"bench: ERROR: {exc}", file=sys.stderr)

@@ -62,11 +62,47 @@ chmod 600 {SSH_CONFIG}.tmp && mv {SSH_CONFIG}.tmp {SSH_CONFIG}
 RESTORE_SSH_CONFIG = f"[ -f {SSH_CONFIG_SAVED} ] && mv {SSH_CONFIG_SAVED} {SSH_CONFIG} || true"
 
 
+PS_LOG = f"{RUN_DIR}/ps.log"
+
+
 @dataclass(frozen=True)
 class Timed:
     rc: int
     seconds: float
     tail: str  # last lines of the command's output (for failures)
+    cpu: tuple[tuple[str, float], ...] = ()  # CPU seconds by command name (sampled runs)
+
+
+def _cputime(text: str) -> float:
+    """ps TIME ([[dd-]hh:]mm:ss) -> seconds."""
+    days, _, rest = text.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return (int(days) if days else 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def cpu_by_command(samples: str, top: int = 5) -> tuple[tuple[str, float], ...]:
+    """CPU seconds each command name used between the first and the last `ps` sample
+    (samples separated by lines `--`), largest first."""
+    blocks = [b for b in samples.split("--\n") if b.strip()]
+    if not blocks:
+        return ()
+    first: dict[str, float] = {}
+    last: dict[str, tuple[str, float]] = {}
+    for i, block in enumerate(blocks):
+        for line in block.splitlines():
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            pid, comm, t = parts[0], " ".join(parts[1:-1]), _cputime(parts[-1])
+            if i == 0:
+                first[pid] = t
+            last[pid] = (comm, t)
+    used: Counter[str] = Counter()
+    for pid, (comm, t) in last.items():
+        used[comm] += t - first.get(pid, 0.0)
+    return tuple((c, float(t)) for c, t in used.most_common(top) if t > 0)
 
 
 class Guests:
@@ -84,14 +120,19 @@ class Guests:
         q = shlex.quote(path)
         self.sh(host, f"mkdir -p \"$(dirname {q})\" && cat > {q}", input=text)
 
-    def timed(self, cmd: str, timeout: float = 7200) -> Timed:
-        """Run `cmd` in source's shell; the wall time is taken inside the VM."""
-        script = (f"mkdir -p {RUN_DIR}; T0=$(date +%s%N); ( {cmd} ) > {OUT_LOG} 2>&1 </dev/null;"
-                  f" rc=$?; T1=$(date +%s%N); echo \"$rc $T0 $T1\"")
+    def timed(self, cmd: str, timeout: float = 7200, sample: bool = False) -> Timed:
+        """Run `cmd` in source's shell; the wall time is taken inside the VM. With `sample`,
+        `ps` every 5 s records which processes use the (single) vCPU."""
+        sampler = (f": > {PS_LOG}; ( while :; do ps -eo pid=,comm=,time= >> {PS_LOG}; "
+                   f"echo -- >> {PS_LOG}; sleep 5; done ) & S=$!;") if sample else ""
+        stop = f" kill $S; ps -eo pid=,comm=,time= >> {PS_LOG};" if sample else ""
+        script = (f"mkdir -p {RUN_DIR}; {sampler} T0=$(date +%s%N); ( {cmd} ) > {OUT_LOG} 2>&1"
+                  f" </dev/null; rc=$?; T1=$(date +%s%N);{stop} echo \"$rc $T0 $T1\"")
         out = self.sh("source", script, timeout=timeout).split()
         rc, t0, t1 = int(out[-3]), int(out[-2]), int(out[-1])
         tail = "" if rc == 0 else self.sh("source", f"tail -n 5 {OUT_LOG}", check=False)
-        return Timed(rc, (t1 - t0) / 1e9, tail.strip())
+        cpu = cpu_by_command(self.sh("source", f"cat {PS_LOG}")) if sample else ()
+        return Timed(rc, (t1 - t0) / 1e9, tail.strip(), cpu)
 
     def last_output(self, lines: int = 40) -> str:
         return self.sh("source", f"tail -n {lines} {OUT_LOG}", check=False)

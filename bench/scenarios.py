@@ -64,17 +64,19 @@ class Bench:
         return self.g.sh("target", script, timeout=timeout, check=check)
 
     def measure(self, out: Outcome, tool: str, index: int, cmd: str, verify,
-                size: int | None = None) -> Run:
+                size: int | None = None, sample: bool = False) -> Run:
         """One timed, counted run; `verify()` returns '' if the result is right, else why not."""
         self.c.reset()
-        t = self.g.timed(cmd)
+        t = self.g.timed(cmd, sample=sample)
         zs, zt, conns, prof = self.c.read()
         why = t.tail.splitlines()[-1] if t.rc != 0 and t.tail else ""
         if t.rc != 0:
             why = f"exit {t.rc}: {why}"
         else:
             why = verify()
-        run = Run(out.key, tool, index, t.seconds, not why, zs, zt, conns, size, why[:300], prof)
+        cpu = tuple((f"source CPU s {comm}", round(sec)) for comm, sec in t.cpu)
+        run = Run(out.key, tool, index, t.seconds, not why, zs, zt, conns, size, why[:300],
+                  prof + cpu)
         log(f"{out.key} #{index} {tool}: {t.seconds:.1f} s, zfs {zs}/{zt}, ssh {conns}"
             + (f" FAILED: {why[:200]}" if why else ""))
         out.runs.append(run)
@@ -125,10 +127,12 @@ class Bench:
                     got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
                     return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
 
-                self.measure(out, tool, r + 1, cmds[tool], verify, size=size)
+                self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
                 self.tgt(f"zfs destroy -r {target} 2>/dev/null; true")
         out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
-                         "wall time")
+                         "wall time. `source CPU s`: CPU seconds per process name in `source` "
+                         "(1 vCPU), sampled with `ps` every 5 s (processes shorter than that "
+                         "are missed)")
         return out
 
     def bulk_cmd(self, tool: str) -> str:

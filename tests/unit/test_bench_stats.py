@@ -82,3 +82,11 @@ def test_table_has_one_row_per_tool_with_ratios():
     assert lines[3].split("|")[1:-1] == [" zfsrep ", " 1/1 ", " 10.0 ", " 10.0–10.0 ", " 1.0 ",
                                          " 1.00 ", " 1.00 ", " 4 ", " 3 ", " 1 "]
     assert "- zfsrep: source send ×2" in report.profile_lines(report.Scenario("bulk", "s", {}, sums))
+
+
+def test_cpu_profile_counts_only_what_was_used_during_the_run():
+    from bench.guest import cpu_by_command
+    samples = ("1 ssh 00:00:10\n2 zfs 00:00:01\n--\n"
+               "1 ssh 00:00:30\n3 python3 00:00:07\n--\n"
+               "3 python3 01:00\n4 ssh 1-00:00:00\n")
+    assert cpu_by_command(samples) == (("ssh", 86420.0), ("python3", 60.0))
