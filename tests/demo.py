@@ -85,7 +85,7 @@ def main() -> int:
     timer.step(f"lab up (instance {lab.instance}: two qemu VMs with OpenZFS)", lab.up)
     timer.step("install zfsrep in the VMs", lab.install)
     timer.step("empty the pools (tank on source, backup on target)", lab.reset)
-    lab.ssh("source", f"mkdir -p /etc/zfsrep && cat > /etc/zfsrep/config.toml",
+    lab.ssh("source", "mkdir -p /etc/zfsrep && cat > /etc/zfsrep/config.toml",
             input=tomli_w.dumps(CONFIG))
     say("==> config in source:/etc/zfsrep/config.toml")
     say("    " + tomli_w.dumps(CONFIG).replace("\n", "\n    ").rstrip())
