@@ -197,3 +197,36 @@ def test_plan_never_destroys_and_keeps_the_base(h, force):
         assert p.steps[0].base == p.base
         ok, guid = rp.common_after(p, succeeded=False)
         assert guid == p.base_guid
+
+
+# --- target pruning after a receive ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class T:
+    name: str
+    guid: int
+    createtxg: int
+    userrefs: int = 0
+
+
+def _hourly(h: int) -> str:
+    return f"zfsrep_hourly_2026-01-{1 + h // 24:02d}T{h % 24:02d}:00:00Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 29), st.integers(0, 5), st.booleans(),
+       st.lists(st.integers(0, 29), max_size=3))
+def test_target_pruning_never_destroys_the_newest_common_snapshot(n, base_index, keep, manual, held):
+    snaps = [T(_hourly(i), 100 + i, 10 + i, userrefs=1 if i in held else 0) for i in range(n)]
+    if manual:
+        snaps.append(T("manual-before-upgrade", 999, 5))
+    base = snaps[min(base_index, n - 1)]
+    doomed = rp.target_prune(snaps, {"hourly": keep}, base.guid)
+    names = {s.name for s in doomed}
+    assert base.name not in names
+    assert "manual-before-upgrade" not in names  # only zfsrep-made names
+    assert not any(s.userrefs for s in doomed)
+    # it does prune: everything zfsrep made beyond the kept, held and base ones goes
+    expected = n - len({i for i in range(n) if i >= n - keep} | {i for i in held if i < n}
+                       | {min(base_index, n - 1)})
+    assert len(doomed) == expected

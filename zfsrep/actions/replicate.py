@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
-from zfsrep.core.retention import decide
 from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
 from zfsrep.errors import CommandError, LockError, UsageError, ZfsrepError
 from zfsrep.execute import Runner
@@ -380,11 +379,11 @@ class TargetRun:
                               f"but {rp.short(plan.newest or '')} is not on {host}; rerun")
                 continue
             counts = self.config.target_retention(self.target, ds.config).counts()
-            decision = decide(snaps, counts, protected={plan.newest_guid} - {None})
-            if not decision.destroy:
+            doomed = rp.target_prune(snaps, counts, plan.newest_guid)
+            if not doomed:
                 continue
             try:
-                item.destroyed = remote.destroy(tds, [s.name for s in decision.destroy])
+                item.destroyed = remote.destroy(tds, [s.name for s in doomed])
             except CommandError as e:
                 item.destroyed = list(getattr(e, "destroyed", []))
                 item.status = FAILED

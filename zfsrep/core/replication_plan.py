@@ -17,9 +17,11 @@ Stdlib only, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from zfsrep.core.retention import decide
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -245,3 +247,11 @@ def common_after(plan: ReplicationPlan, succeeded: bool) -> tuple[str | None, in
     if succeeded and plan.action in (SEND, NOTHING):
         return plan.newest, plan.newest_guid
     return plan.base, plan.base_guid
+
+
+def target_prune(target_snaps: Iterable[Snap], counts: Mapping[str, int],
+                 newest_common_guid: int | None) -> list:
+    """Target snapshots the target's retention destroys after a successful receive: only
+    zfsrep-made names, never a held one, never the newest common snapshot (the next base)."""
+    protected = {newest_common_guid} if newest_common_guid is not None else set()
+    return list(decide(target_snaps, counts, protected=protected).destroy)
