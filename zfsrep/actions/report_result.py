@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zfsrep import report, state
+from zfsrep import state
 from zfsrep.config.model import Config
 from zfsrep.core.result import RunResult
 from zfsrep.core.run_report import (
@@ -29,6 +29,9 @@ from zfsrep.core.run_report import (
 )
 from zfsrep.errors import EXIT_FAILED, EXIT_OK
 from zfsrep.execute import Runner
+
+if TYPE_CHECKING:  # requests is imported only when a report is actually sent
+    from zfsrep import report
 
 
 @dataclass
@@ -134,6 +137,8 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     started_at: Callable[[str | None], float | None] = service_started_at,
 ) -> ReportRun:
+    from zfsrep import report
+
     env = os.environ if env is None else env
     unit = unit or detect_unit(env)
     sinks = config.report
@@ -171,6 +176,8 @@ def run(
 
 def _dispatch(out: ReportRun, sink: str, build: Callable[[], list[report.Request]], config: Config,
               sleep: Callable[[float], None]) -> None:
+    from zfsrep import report
+
     try:
         requests_ = build()
     except report.SinkError as e:

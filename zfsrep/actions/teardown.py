@@ -20,7 +20,6 @@ from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, R
 from zfsrep.core.warmup_plan import (
     GONE, RUNNING, STOPPED, TAG_TARGET, Step, plan_reap, plan_teardown,
 )
-from zfsrep.ec2 import Ec2
 from zfsrep.errors import ZfsrepError
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import DOWN, UP, WarmupRecord, read_record, write_record
@@ -58,6 +57,8 @@ def reap(config: Config, *, now: float, dry_run: bool = False, targets: list[str
         if not isinstance(w, Ec2Warmup):
             continue
         try:
+            from zfsrep.ec2 import Ec2
+
             ec2 = Ec2(target.name, w.region, w.endpoint_url, sleep=clocks.sleep, clock=clocks.clock)
             reaps = plan_reap(target.name, ec2.tagged_instances(TAG_TARGET, target.name), after=w.after,
                               max_uptime=w.max_uptime, now=now)
@@ -156,6 +157,8 @@ def _record_uptime(record: WarmupRecord | None, at: float) -> float | None:
 
 def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float, dry_run: bool,
               clocks: Clocks) -> ItemResult:
+    from zfsrep.ec2 import Ec2  # boto3 only when an EC2 target is torn down
+
     name = target.name
     ec2 = Ec2(name, w.region, w.endpoint_url, sleep=clocks.sleep, clock=clocks.clock)
     record = read_record(config.state_dir, name)

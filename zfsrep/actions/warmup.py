@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from zfsrep.actions.ondemand import import_pool, run_local_command, run_remote_command, target_item, warmup_targets
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
@@ -22,11 +23,13 @@ from zfsrep.core.warmup_plan import (
     GONE, RUNNING, STOPPED, TAG_LAUNCHED, TAG_SOURCE, TAG_TARGET, InstanceView, PlanError, Step, pick_instance,
     plan_host, plan_instance, plan_volume,
 )
-from zfsrep.ec2 import Ec2
 from zfsrep.errors import ZfsrepError
 from zfsrep.readiness import wait_for_ssh
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import DOWN, FAILED as REC_FAILED, UP, WarmupRecord, read_record, write_record
+
+if TYPE_CHECKING:  # boto3 is imported only when an EC2 target is warmed up or torn down
+    from zfsrep.ec2 import Ec2
 
 
 @dataclass
@@ -152,6 +155,8 @@ def _current_instance(ec2: Ec2, w: Ec2Warmup, target: str, record: WarmupRecord 
 def _warm_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, dry_run: bool, clocks: Clocks) -> ItemResult:
     name = target.name
     try:
+        from zfsrep.ec2 import Ec2
+
         ec2 = Ec2(name, w.region, w.endpoint_url, sleep=clocks.sleep, clock=clocks.clock)
         previous = read_record(config.state_dir, name)
         instance = _current_instance(ec2, w, name, previous)
