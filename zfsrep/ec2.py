@@ -24,6 +24,7 @@ import botocore.config
 import botocore.exceptions
 import botocore.session
 
+from zfsrep.config.credentials import credentials_dir
 from zfsrep.core.warmup_plan import Attachment, InstanceView, VolumeView, backoff_delays
 from zfsrep.errors import ZfsrepError
 
@@ -113,7 +114,7 @@ def explain(error: Exception, *, target: str, region: str, what: str) -> Ec2Erro
 
 def _session() -> boto3.Session:
     core = botocore.session.Session()
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    cred_dir = credentials_dir(os.environ)  # also in ExecStopPost (teardown), where systemd has removed it
     if cred_dir and not os.environ.get("AWS_SHARED_CREDENTIALS_FILE"):
         path = Path(cred_dir) / CREDENTIAL_NAME
         if path.is_file():

@@ -5,6 +5,11 @@
 (`/run/credentials/zfs-replicate.service/...`). One config serves every unit, so it says "%d/NAME"
 (systemd's own specifier for that directory) and it is resolved here, at load time. Outside a unit
 (no $CREDENTIALS_DIRECTORY) the value stays as written, and reading it fails naming "%d/NAME".
+
+systemd provides the credentials to ExecStartPre= and ExecStart= only: the ExecStopPost= steps of
+a sandboxed unit (teardown, report-result) find the directory gone (systemd 252) or the variable
+unset (newer ones). So the units keep a copy for them (`zfsrep systemd keep-credentials`) in the
+directory named by $ZFSREP_KEPT_CREDENTIALS, used when $CREDENTIALS_DIRECTORY is not there.
 """
 
 from __future__ import annotations
@@ -16,6 +21,16 @@ from typing import Any
 # Keys whose values are paths of files that may hold secrets.
 FILE_KEYS = frozenset({"key_file", "url_file", "headers_file", "identity_file", "known_hosts", "ssh_config"})
 SPECIFIER = "%d/"
+KEPT_ENV = "ZFSREP_KEPT_CREDENTIALS"
+
+
+def credentials_dir(env: Mapping[str, str]) -> str | None:
+    """$CREDENTIALS_DIRECTORY, or in a unit's stop phase (where it is gone) the copy the unit kept."""
+    given = env.get("CREDENTIALS_DIRECTORY")
+    kept = env.get(KEPT_ENV)
+    if kept and not (given and os.path.isdir(given)):
+        return kept
+    return given
 
 
 def resolve_credential_paths(data: Any, credentials_dir: str | None) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import tomli_w
 
-from zfsrep.config.credentials import resolve_credential_paths
+from zfsrep.config.credentials import credentials_dir, resolve_credential_paths
 from zfsrep.config.model import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config
 from zfsrep.config.validate import validate
 from zfsrep.errors import ConfigError
@@ -41,7 +41,7 @@ def parse_config(text: str, *, path: str | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"not valid TOML: {e}", path=path) from None
-    data = resolve_credential_paths(data, os.environ.get("CREDENTIALS_DIRECTORY"))
+    data = resolve_credential_paths(data, credentials_dir(os.environ))
     return validate(data, path=path)
 
 
