@@ -1,5 +1,5 @@
-# The systemd units of zfsrep as plain data: `zfs-snapshot` and `zfs-replicate`, each with a
-# [Unit] part, a [Service] part and a [Timer] part. The NixOS module (./default.nix) turns this
+# The systemd units of zfsrep as plain data: `zfs-snapshot` and `zfs-replicate`, and when asked
+# `zfs-verify` and `zfs-scrub-targets`, each with a [Unit] part, a [Service] part and a [Timer] part. The NixOS module (./default.nix) turns this
 # into systemd.services/systemd.timers; `zfsrep systemd render` (zfsrep/systemd.py) builds the
 # same structure for pip installs, and tests/unit/test_systemd_units_parity.py evaluates this
 # file with nix-instantiate and compares the two. Builtins only (no nixpkgs), so it evaluates
@@ -11,6 +11,11 @@
   group ? user,
   snapshotOnCalendar ? "*:0/15",
   replicateOnCalendar ? "hourly",
+  verify ? false,
+  verifyOnCalendar ? "weekly",
+  verifyDeep ? false,
+  scrubTargets ? [ ],
+  scrubOnCalendar ? "monthly",
   warmupTargets ? [ ],
   report ? false,
   datasets ? true,
@@ -34,6 +39,8 @@ let
   inherit (builtins)
     attrNames
     concatStringsSep
+    elem
+    filter
     map
     match
     replaceStrings
@@ -125,34 +132,37 @@ let
     UMask = "0077";
   };
 
-  env =
-    {
-      TZ = "UTC";
-    }
-    // optionalAttrs (credentials ? "aws-credentials") {
-      AWS_SHARED_CREDENTIALS_FILE = "%d/aws-credentials";
-    }
-    // environment;
+  # A command without --config (the credential keeping steps).
+  plain = prefix: args: prefix + concatStringsSep " " (map execArg ([ exe ] ++ args));
 
   service =
-    verb: permissions: warmups:
+    unit: verb: permissions: warmups: start:
     let
       delegate = !root && datasets && permissions != [ ];
       perms = concatStringsSep "," permissions;
       # "+": runs with full privileges, outside the sandbox and the User= below.
-      pre =
-        optional delegate (zfsrep "+" [ "systemd" "allow" ] [ "--user" user "--permissions" perms ])
-        # "-": one target's failed warmup must not stop the others; replicate reports that target.
-        ++ map (t: zfsrep "-" [ "warmup" ] [ "--target" t ]) warmups;
-      post =
+      allow = optional delegate (zfsrep "+" [ "systemd" "allow" ] [ "--user" user "--permissions" perms ]);
+      # "-": one target's failed warmup must not stop the others; replicate reports that target.
+      warmupSteps = map (t: zfsrep "-" [ "warmup" ] [ "--target" t ]) warmups;
+      stopSteps =
         map (t: zfsrep "-" [ "teardown" ] [ "--target" t ]) warmups
         ++ optional report (zfsrep "-" [ "report-result" ] [ "--verb" verb ])
         ++ optional delegate (zfsrep "-+" [ "systemd" "unallow" ] [ "--user" user "--permissions" perms ]);
+      # systemd hides the credentials from ExecStopPost: keep a copy for teardown and report-result
+      keep = credentials != { } && stopSteps != [ ];
+      pre = allow ++ optional keep (plain "-" [ "systemd" "keep-credentials" ]) ++ warmupSteps;
+      post = stopSteps ++ optional keep (plain "-" [ "systemd" "drop-credentials" ]);
+      env =
+        {
+          TZ = "UTC";
+        }
+        // environment
+        // optionalAttrs keep { ZFSREP_KEPT_CREDENTIALS = "${lockDir}/credentials/${unit}"; };
     in
     {
       Type = "oneshot";
       Environment = map (n: envAssignment n env.${n}) (attrNames env);
-      ExecStart = zfsrep "" [ verb ] [ ];
+      ExecStart = if start != null then start else zfsrep "" [ verb ] [ ];
     }
     // optionalAttrs (!root) {
       User = user;
@@ -165,6 +175,15 @@ let
     }
     // directories
     // hardening;
+
+  networked = description: {
+    Description = description;
+    After = [
+      "zfs.target"
+      "network-online.target"
+    ];
+    Wants = [ "network-online.target" ];
+  };
 in
 {
   zfs-snapshot = {
@@ -172,7 +191,7 @@ in
       Description = "zfsrep: take and prune ZFS snapshots";
       After = [ "zfs.target" ];
     };
-    service = service "snapshot" snapshotPermissions [ ];
+    service = service "zfs-snapshot" "snapshot" snapshotPermissions [ ] null;
     timer = {
       OnCalendar = snapshotOnCalendar;
       Persistent = "true";
@@ -187,9 +206,36 @@ in
       ];
       Wants = [ "network-online.target" ];
     };
-    service = service "replicate" replicatePermissions warmupTargets;
+    service = service "zfs-replicate" "replicate" replicatePermissions warmupTargets null;
     timer = {
       OnCalendar = replicateOnCalendar;
+      Persistent = "true";
+    };
+  };
+}
+// optionalAttrs verify {
+  zfs-verify = {
+    unit = networked "zfsrep: verify the backups on every target";
+    # verify needs no `zfs allow` permission: it only lists snapshots and reads files
+    service = service "zfs-verify" "verify" [ ] warmupTargets (
+      zfsrep "" [ "verify" ] (optional verifyDeep "--deep")
+    );
+    timer = {
+      OnCalendar = verifyOnCalendar;
+      Persistent = "true";
+    };
+  };
+}
+// optionalAttrs (scrubTargets != [ ]) {
+  # Not "zfs-scrub": NixOS' services.zfs.autoScrub (local pools) already defines zfs-scrub.service.
+  zfs-scrub-targets = {
+    unit = networked "zfsrep: scrub the pools of the targets";
+    # one ExecStart per target, in order; a failed scrub (errors found, unreachable) fails the unit
+    service = service "zfs-scrub-targets" "scrub" [ ] (filter (t: elem t scrubTargets) warmupTargets) (
+      map (t: zfsrep "" [ "scrub" ] [ "--target" t "--wait" ]) scrubTargets
+    );
+    timer = {
+      OnCalendar = scrubOnCalendar;
       Persistent = "true";
     };
   };

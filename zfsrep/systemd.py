@@ -1,4 +1,6 @@
-"""The systemd units of zfsrep: `zfs-snapshot` and `zfs-replicate` services with their timers.
+"""The systemd units of zfsrep: `zfs-snapshot` and `zfs-replicate` services with their timers,
+and optionally `zfs-verify` (is the backup there?) and `zfs-scrub-targets` (scrub the targets'
+pools).
 
 One structure, two renderers: `units()` here feeds `zfsrep systemd render` (unit files for
 pip installs on Debian/Ubuntu), and `nixos-modules/units.nix` builds the very same structure for
@@ -15,19 +17,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.model import Config
 
 SNAPSHOT_UNIT = "zfs-snapshot"
 REPLICATE_UNIT = "zfs-replicate"
 DEFAULT_SNAPSHOT_ON_CALENDAR = "*:0/15"
 DEFAULT_REPLICATE_ON_CALENDAR = "hourly"
+VERIFY_UNIT = "zfs-verify"
+# Not "zfs-scrub": NixOS' services.zfs.autoScrub (local pools) already defines zfs-scrub.service.
+SCRUB_UNIT = "zfs-scrub-targets"
+DEFAULT_VERIFY_ON_CALENDAR = "weekly"
+DEFAULT_SCRUB_ON_CALENDAR = "monthly"
 # `zfs allow` sets, granted in ExecStartPre and revoked in ExecStopPost when the units run as a
 # dedicated user. Disjoint on purpose: one unit's revoke must not pull a permission from under
 # the other unit while it runs.
 SNAPSHOT_PERMISSIONS = ("snapshot", "destroy", "mount")
 REPLICATE_PERMISSIONS = ("send", "hold", "release", "bookmark")
-# Credential names with a fixed meaning (LoadCredential=NAME:PATH; the config says "%d/NAME").
-AWS_CREDENTIAL = "aws-credentials"
+# Where a unit keeps its credentials for its ExecStopPost steps: <lock_dir>/credentials/<unit>
+# (zfsrep.actions.kept_credentials explains why).
+KEPT_CREDENTIALS_SUBDIR = "credentials"
 
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\;]")
 
@@ -61,6 +70,11 @@ class UnitInputs:
     group: str | None = None  # default: same as user
     snapshot_on_calendar: str = DEFAULT_SNAPSHOT_ON_CALENDAR
     replicate_on_calendar: str = DEFAULT_REPLICATE_ON_CALENDAR
+    verify: bool = False  # zfs-verify.service/.timer: `zfsrep verify` against every target
+    verify_on_calendar: str = DEFAULT_VERIFY_ON_CALENDAR
+    verify_deep: bool = False  # `zfsrep verify --deep`: also compare files of the newest common snapshot
+    scrub_targets: tuple[str, ...] = ()  # zfs-scrub-targets.service/.timer when not empty
+    scrub_on_calendar: str = DEFAULT_SCRUB_ON_CALENDAR
     warmup_targets: tuple[str, ...] = ()  # targets with a warmup: ExecStartPre warmup, ExecStopPost teardown
     report: bool = False  # a report sink is configured: ExecStopPost report-result
     datasets: bool = True  # any dataset configured (the allow step needs one)
@@ -80,6 +94,11 @@ class UnitInputs:
             "group": self.group or self.user,
             "snapshotOnCalendar": self.snapshot_on_calendar,
             "replicateOnCalendar": self.replicate_on_calendar,
+            "verify": self.verify,
+            "verifyOnCalendar": self.verify_on_calendar,
+            "verifyDeep": self.verify_deep,
+            "scrubTargets": list(self.scrub_targets),
+            "scrubOnCalendar": self.scrub_on_calendar,
             "warmupTargets": list(self.warmup_targets),
             "report": self.report,
             "datasets": self.datasets,
@@ -176,9 +195,22 @@ def _directories(inputs: UnitInputs) -> dict[str, str | list[str]]:
     return settings
 
 
-def _service(inputs: UnitInputs, verb: str, permissions: tuple[str, ...], warmups: tuple[str, ...]) -> dict[str, Any]:
+def _zfsrep(inputs: UnitInputs, command: str, *options: str, prefix: str = "") -> str:
+    return exec_line([inputs.exe, *command.split(), "--config", inputs.config_file, *options], prefix)
+
+
+def _service(
+    inputs: UnitInputs,
+    unit: str,
+    verb: str,
+    permissions: tuple[str, ...],
+    warmups: tuple[str, ...],
+    start: str | list[str] | None = None,
+) -> dict[str, Any]:
+    """One oneshot service; ``start`` is its ExecStart (default: `zfsrep VERB`)."""
+
     def zfsrep(command: str, *options: str, prefix: str = "") -> str:
-        return exec_line([inputs.exe, *command.split(), "--config", inputs.config_file, *options], prefix)
+        return _zfsrep(inputs, command, *options, prefix=prefix)
 
     delegate = inputs.user != "root" and inputs.datasets and bool(permissions)
     perms = ",".join(permissions)
@@ -196,8 +228,11 @@ def _service(inputs: UnitInputs, verb: str, permissions: tuple[str, ...], warmup
         post.append(zfsrep("systemd unallow", "--user", inputs.user, "--permissions", perms, prefix="-+"))
 
     environment = {"TZ": "UTC", **inputs.environment}
-    if AWS_CREDENTIAL in inputs.credentials:
-        environment.setdefault("AWS_SHARED_CREDENTIALS_FILE", f"%d/{AWS_CREDENTIAL}")
+    # systemd hides the credentials from ExecStopPost: keep a copy for teardown and report-result
+    if inputs.credentials and post:
+        environment[KEPT_ENV] = f"{inputs.lock_dir}/{KEPT_CREDENTIALS_SUBDIR}/{unit}"
+        pre.insert(1 if delegate else 0, exec_line([inputs.exe, "systemd", "keep-credentials"], "-"))
+        post.append(exec_line([inputs.exe, "systemd", "drop-credentials"], "-"))
     service: dict[str, Any] = {"Type": "oneshot"}
     if inputs.user != "root":
         service["User"] = inputs.user
@@ -205,7 +240,7 @@ def _service(inputs: UnitInputs, verb: str, permissions: tuple[str, ...], warmup
     service["Environment"] = [env_assignment(k, v) for k, v in sorted(environment.items())]
     if pre:
         service["ExecStartPre"] = pre
-    service["ExecStart"] = zfsrep(verb)
+    service["ExecStart"] = start if start is not None else zfsrep(verb)
     if post:
         service["ExecStopPost"] = post
     if inputs.credentials:
@@ -216,13 +251,13 @@ def _service(inputs: UnitInputs, verb: str, permissions: tuple[str, ...], warmup
 
 
 def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
-    return {
+    structure = {
         SNAPSHOT_UNIT: {
             "unit": {
                 "Description": "zfsrep: take and prune ZFS snapshots",
                 "After": ["zfs.target"],
             },
-            "service": _service(inputs, "snapshot", inputs.snapshot_permissions, ()),
+            "service": _service(inputs, SNAPSHOT_UNIT, "snapshot", inputs.snapshot_permissions, ()),
             "timer": {"OnCalendar": inputs.snapshot_on_calendar, "Persistent": "true"},
         },
         REPLICATE_UNIT: {
@@ -231,10 +266,36 @@ def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
                 "After": ["zfs.target", "network-online.target"],
                 "Wants": ["network-online.target"],
             },
-            "service": _service(inputs, "replicate", inputs.replicate_permissions, inputs.warmup_targets),
+            "service": _service(inputs, REPLICATE_UNIT, "replicate", inputs.replicate_permissions, inputs.warmup_targets),
             "timer": {"OnCalendar": inputs.replicate_on_calendar, "Persistent": "true"},
         },
     }
+    if inputs.verify:
+        deep = ("--deep",) if inputs.verify_deep else ()
+        structure[VERIFY_UNIT] = {
+            "unit": {
+                "Description": "zfsrep: verify the backups on every target",
+                "After": ["zfs.target", "network-online.target"],
+                "Wants": ["network-online.target"],
+            },
+            # verify needs no `zfs allow` permission: it only lists snapshots and reads files
+            "service": _service(inputs, VERIFY_UNIT, "verify", (), inputs.warmup_targets, _zfsrep(inputs, "verify", *deep)),
+            "timer": {"OnCalendar": inputs.verify_on_calendar, "Persistent": "true"},
+        }
+    if inputs.scrub_targets:
+        # one ExecStart per target, in order; a failed scrub (errors found, unreachable) fails the unit
+        starts = [_zfsrep(inputs, "scrub", "--target", t, "--wait") for t in inputs.scrub_targets]
+        warmups = tuple(t for t in inputs.warmup_targets if t in inputs.scrub_targets)
+        structure[SCRUB_UNIT] = {
+            "unit": {
+                "Description": "zfsrep: scrub the pools of the targets",
+                "After": ["zfs.target", "network-online.target"],
+                "Wants": ["network-online.target"],
+            },
+            "service": _service(inputs, SCRUB_UNIT, "scrub", (), warmups, starts),
+            "timer": {"OnCalendar": inputs.scrub_on_calendar, "Persistent": "true"},
+        }
+    return structure
 
 
 def _section(name: str, values: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ rendered files, the CLI, credential paths in the config, and `systemd allow|unal
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
@@ -117,12 +118,57 @@ def test_units_without_report_sink_have_no_report_result():
     assert all("ExecStopPost" not in part["service"] for part in u.values())
 
 
-def test_units_credentials_are_loaded_and_aws_file_is_exported():
+def test_units_credentials_are_loaded_and_kept_for_the_stop_phase():
+    # systemd hides LoadCredential= files from ExecStopPost (seen with systemd 252 in the lab):
+    # the units copy them first and drop the copy last
     service = units(inputs(credentials={"ssh-key": "/etc/zfsrep/id", "aws-credentials": "/etc/zfsrep/aws"}))[
         "zfs-replicate"
     ]["service"]
     assert service["LoadCredential"] == ["aws-credentials:/etc/zfsrep/aws", "ssh-key:/etc/zfsrep/id"]
-    assert service["Environment"] == ["AWS_SHARED_CREDENTIALS_FILE=%d/aws-credentials", "TZ=UTC"]
+    assert service["Environment"] == ["TZ=UTC", "ZFSREP_KEPT_CREDENTIALS=/run/zfsrep/credentials/zfs-replicate"]
+    assert service["ExecStartPre"][0] == "-/opt/zfsrep/bin/zfsrep systemd keep-credentials"
+    assert service["ExecStopPost"][-1] == "-/opt/zfsrep/bin/zfsrep systemd drop-credentials"
+    user = units(inputs(user="zfsrep", credentials={"ssh-key": "/etc/zfsrep/id"}))["zfs-snapshot"]["service"]
+    assert "systemd allow" in user["ExecStartPre"][0] and "keep-credentials" in user["ExecStartPre"][1]
+    assert "systemd unallow" in user["ExecStopPost"][-2] and "drop-credentials" in user["ExecStopPost"][-1]
+
+
+def test_units_keep_no_credentials_when_nothing_runs_after_the_verb():
+    config = parse_config('[[datasets]]\nname = "tank/a"\n')
+    service = units(inputs_from_config(config, exe="/z", config_file="/c.toml", credentials={"k": "/etc/k"}))[
+        "zfs-snapshot"]["service"]
+    assert service["Environment"] == ["TZ=UTC"]
+    assert "ExecStartPre" not in service and "ExecStopPost" not in service
+
+
+def test_units_verify_and_scrub_are_optional_with_their_own_hooks():
+    assert set(units(inputs())) == {"zfs-snapshot", "zfs-replicate"}
+    u = units(inputs(verify=True, verify_deep=True, scrub_targets=("nearby", "offsite")))
+    verify, scrub = u["zfs-verify"], u["zfs-scrub-targets"]
+    assert verify["timer"] == {"OnCalendar": "weekly", "Persistent": "true"}
+    assert scrub["timer"] == {"OnCalendar": "monthly", "Persistent": "true"}
+    assert verify["service"]["ExecStart"] == "/opt/zfsrep/bin/zfsrep verify --config /etc/zfsrep/config.toml --deep"
+    assert scrub["service"]["ExecStart"] == [
+        f"/opt/zfsrep/bin/zfsrep scrub --config /etc/zfsrep/config.toml --target {t} --wait"
+        for t in ("nearby", "offsite")
+    ]
+    for part, verb in ((verify, "verify"), (scrub, "scrub")):
+        service = part["service"]
+        assert service["ExecStartPre"] == ["-/opt/zfsrep/bin/zfsrep warmup --config /etc/zfsrep/config.toml --target offsite"]
+        assert service["ExecStopPost"] == [
+            "-/opt/zfsrep/bin/zfsrep teardown --config /etc/zfsrep/config.toml --target offsite",
+            f"-/opt/zfsrep/bin/zfsrep report-result --config /etc/zfsrep/config.toml --verb {verb}",
+        ]
+    # only the scrubbed targets are warmed up for the scrub
+    assert "ExecStartPre" not in units(inputs(scrub_targets=("nearby",)))["zfs-scrub-targets"]["service"]
+
+
+def test_units_verify_and_scrub_need_no_zfs_allow_for_the_dedicated_user():
+    u = units(inputs(user="zfsrep", verify=True, scrub_targets=("nearby",)))
+    for name in ("zfs-verify", "zfs-scrub-targets"):
+        service = u[name]["service"]
+        assert service["User"] == "zfsrep"
+        assert not any("allow" in line for line in service.get("ExecStartPre", []) + service["ExecStopPost"])
 
 
 def test_units_state_dir_outside_var_lib_becomes_a_writable_path():
@@ -155,6 +201,11 @@ def test_rendered_units_pass_systemd_analyze_verify_without_warnings(tmp_path, u
     for name, text in files.items():
         (out / name).write_text(text)
     assert sorted(files) == ["zfs-replicate.service", "zfs-replicate.timer", "zfs-snapshot.service", "zfs-snapshot.timer"]
+    files = unit_files(units(inputs(exe=exe, user=user, credentials={"ssh-key": "/etc/hostname"}, verify=True,
+                                    scrub_targets=("offsite", "nearby"))), header="test")
+    for name, text in files.items():
+        (out / name).write_text(text)
+    assert len(files) == 8
     result = verify(out)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr  # unknown keys are only warnings: none allowed
@@ -175,7 +226,10 @@ def test_rendered_units_exposure_stays_low(tmp_path, user, threshold):
     out.mkdir()
     for name, text in unit_files(units(inputs(exe=fake_exe(tmp_path), user=user))).items():
         (out / name).write_text(text)
-    for service in ("zfs-snapshot.service", "zfs-replicate.service"):
+    for name, text in unit_files(units(inputs(exe=fake_exe(tmp_path), user=user, verify=True,
+                                              scrub_targets=("offsite",)))).items():
+        (out / name).write_text(text)
+    for service in ("zfs-snapshot.service", "zfs-replicate.service", "zfs-verify.service", "zfs-scrub-targets.service"):
         result = subprocess.run(
             ["systemd-analyze", "security", "--offline=true", f"--threshold={threshold}", service],
             cwd=out, capture_output=True, text=True, check=False,
@@ -222,6 +276,28 @@ def test_cli_render_writes_four_units(tmp_path, config_file):
     assert "systemctl enable --now zfs-snapshot.timer zfs-replicate.timer" in result.output
 
 
+def test_cli_render_verify_and_scrub_units(tmp_path, config_file):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["systemd", "render", "-c", str(config_file), "--out", str(out), "--exe", "/z",
+                                      "--verify-deep", "--scrub-target", "offsite", "--scrub-on-calendar", "quarterly"])
+    assert result.exit_code == 0, result.output
+    assert "ExecStart=/z verify --config" in (out / "zfs-verify.service").read_text()
+    scrub = (out / "zfs-scrub-targets.service").read_text()
+    assert "--target offsite --wait\n" in scrub and "--target nearby" not in scrub
+    assert "OnCalendar=quarterly\n" in (out / "zfs-scrub-targets.timer").read_text()
+    assert "enable --now zfs-snapshot.timer zfs-replicate.timer zfs-verify.timer zfs-scrub-targets.timer" in result.output
+    every = CliRunner().invoke(app, ["systemd", "render", "-c", str(config_file), "--exe", "/z", "--scrub", "--json"])
+    starts = json.loads(every.output)["zfs-scrub-targets"]["service"]["ExecStart"]
+    assert [line.split("--target ")[1] for line in starts] == ["offsite --wait", "nearby --wait"]
+
+
+def test_cli_render_refuses_an_unknown_scrub_target(config_file):
+    result = CliRunner().invoke(app, ["systemd", "render", "-c", str(config_file), "--exe", "/z",
+                                      "--scrub-target", "nowhere"])
+    assert result.exit_code == 2
+    assert "nowhere" in result.output and "known: nearby, offsite" in result.output
+
+
 def test_cli_render_refuses_a_config_the_sandbox_hides(tmp_path):
     path = Path("/tmp") / f"zfsrep-test-{os.getpid()}.toml"
     path.write_text(CONFIG)
@@ -241,8 +317,6 @@ def test_cli_render_rejects_a_malformed_credential(config_file):
 
 
 def test_cli_render_json_is_the_unit_structure(config_file):
-    import json
-
     result = CliRunner().invoke(app, ["systemd", "render", "-c", str(config_file), "--exe", "/z", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -259,6 +333,46 @@ def test_config_credential_paths_resolve_inside_a_unit(monkeypatch):
     assert config.targets["offsite"].identity_file == "/run/credentials/zfs-replicate.service/ssh-key"
     assert config.report.webhook.url_file == "/run/credentials/zfs-replicate.service/webhook-url"
     assert config.targets["offsite"].known_hosts == "/etc/zfsrep/known_hosts"
+
+
+def test_config_credential_paths_use_the_kept_copy_in_the_stop_phase(monkeypatch, tmp_path):
+    # ExecStopPost: $CREDENTIALS_DIRECTORY names a directory that is gone (or is unset)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "gone"))
+    monkeypatch.setenv("ZFSREP_KEPT_CREDENTIALS", "/run/zfsrep/credentials/zfs-replicate")
+    assert parse_config(CONFIG).report.webhook.url_file == "/run/zfsrep/credentials/zfs-replicate/webhook-url"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    assert parse_config(CONFIG).targets["offsite"].identity_file == "/run/zfsrep/credentials/zfs-replicate/ssh-key"
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))  # there: systemd's own wins
+    assert parse_config(CONFIG).targets["offsite"].identity_file == f"{tmp_path}/ssh-key"
+
+
+def test_keep_and_drop_credentials(tmp_path, monkeypatch):
+    given = tmp_path / "creds"
+    given.mkdir()
+    (given / "ssh-key").write_text("KEY")
+    (given / "webhook-url").write_text("https://example.net/hook")
+    kept = tmp_path / "run" / "credentials" / "zfs-replicate"
+    kept.mkdir(parents=True)
+    (kept / "stale").write_text("old")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(given))
+    monkeypatch.setenv("ZFSREP_KEPT_CREDENTIALS", str(kept))
+    result = CliRunner().invoke(app, ["systemd", "keep-credentials"])
+    assert result.exit_code == 0, result.output
+    assert "KEY" not in result.output and "ssh-key, webhook-url" in result.output
+    assert sorted(p.name for p in kept.iterdir()) == ["ssh-key", "webhook-url"]
+    assert (kept / "ssh-key").read_text() == "KEY"
+    assert stat.S_IMODE((kept / "ssh-key").stat().st_mode) == 0o400
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o700
+    assert CliRunner().invoke(app, ["systemd", "drop-credentials"]).exit_code == 0
+    assert not kept.exists() and kept.parent.exists()
+    assert CliRunner().invoke(app, ["systemd", "drop-credentials"]).exit_code == 0  # nothing left: fine
+
+
+def test_keep_credentials_outside_a_unit_is_a_usage_error(monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.delenv("ZFSREP_KEPT_CREDENTIALS", raising=False)
+    result = CliRunner().invoke(app, ["systemd", "keep-credentials"])
+    assert result.exit_code == 2 and "LoadCredential=" in result.output
 
 
 def test_config_credential_paths_stay_as_written_outside_a_unit(monkeypatch):

@@ -51,6 +51,24 @@ def test_parity_for_a_dedicated_user_with_warmups_credentials_and_odd_paths(tmp_
     assert nix_units(inputs, tmp_path) == units(inputs)
 
 
+def test_parity_for_verify_and_scrub_timers(tmp_path):
+    inputs = UnitInputs(
+        exe="/usr/bin/zfsrep",
+        config_file="/etc/zfsrep/config.toml",
+        user="zfsrep",
+        verify=True,
+        verify_deep=True,
+        verify_on_calendar="Sun 04:00",
+        scrub_targets=("cold", "nas 2"),
+        scrub_on_calendar="*-*-01 05:00",
+        warmup_targets=("cold", "ec2"),
+        report=True,
+    )
+    ours = units(inputs)
+    assert set(ours) == {"zfs-snapshot", "zfs-replicate", "zfs-verify", "zfs-scrub-targets"}
+    assert nix_units(inputs, tmp_path) == ours
+
+
 words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
 
 
@@ -62,8 +80,13 @@ words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min
     datasets=st.booleans(),
     config_file=words.map(lambda w: "/etc/" + w),
     state_dir=st.sampled_from(["/var/lib/zfsrep", "/var/lib/", "/srv/state"]),
+    verify=st.booleans(),
+    deep=st.booleans(),
+    scrubs=st.lists(words, max_size=3, unique=True).map(tuple),
 )
-def test_parity_holds_for_generated_inputs(tmp_path, user, warmups, report, datasets, config_file, state_dir):
+def test_parity_holds_for_generated_inputs(tmp_path, user, warmups, report, datasets, config_file, state_dir,
+                                           verify, deep, scrubs):
     inputs = UnitInputs(exe="/usr/bin/zfsrep", config_file=config_file, user=user, warmup_targets=warmups,
-                        report=report, datasets=datasets, state_dir=state_dir)
+                        report=report, datasets=datasets, state_dir=state_dir, verify=verify, verify_deep=deep,
+                        scrub_targets=scrubs)
     assert nix_units(inputs, tmp_path) == units(inputs)

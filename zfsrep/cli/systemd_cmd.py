@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sysconfig
@@ -10,13 +11,25 @@ from typing import Annotated
 
 import typer
 
-from zfsrep.actions import delegation
-from zfsrep.cli.common import ConfigOption, DryRunOption, JsonOption, fail, guarded, load, print_json, usage_error
+from zfsrep.actions import delegation, kept_credentials
+from zfsrep.cli.common import (
+    ConfigOption,
+    DryRunOption,
+    JsonOption,
+    fail,
+    guarded,
+    load,
+    print_json,
+    usage_error,
+)
+from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.load import config_path
 from zfsrep.errors import EXIT_FAILED
 from zfsrep.systemd import (
     DEFAULT_REPLICATE_ON_CALENDAR,
+    DEFAULT_SCRUB_ON_CALENDAR,
     DEFAULT_SNAPSHOT_ON_CALENDAR,
+    DEFAULT_VERIFY_ON_CALENDAR,
     REPLICATE_PERMISSIONS,
     SNAPSHOT_PERMISSIONS,
     inputs_from_config,
@@ -64,12 +77,19 @@ def render(
     user: Annotated[str, typer.Option("--user", help="Run as root, or as this system user with `zfs allow` granted per run.")] = "root",
     snapshot_on_calendar: Annotated[str, typer.Option("--snapshot-on-calendar", help="OnCalendar= of zfs-snapshot.timer.")] = DEFAULT_SNAPSHOT_ON_CALENDAR,
     replicate_on_calendar: Annotated[str, typer.Option("--replicate-on-calendar", help="OnCalendar= of zfs-replicate.timer.")] = DEFAULT_REPLICATE_ON_CALENDAR,
+    verify: Annotated[bool, typer.Option("--verify", help="Also zfs-verify.service/.timer: `zfsrep verify` against every target.")] = False,
+    verify_deep: Annotated[bool, typer.Option("--verify-deep", help="zfs-verify runs `zfsrep verify --deep` (implies --verify).")] = False,
+    verify_on_calendar: Annotated[str, typer.Option("--verify-on-calendar", help="OnCalendar= of zfs-verify.timer.")] = DEFAULT_VERIFY_ON_CALENDAR,
+    scrub: Annotated[bool, typer.Option("--scrub", help="Also zfs-scrub-targets.service/.timer: `zfsrep scrub --wait` of every target's pool.")] = False,
+    scrub_target: Annotated[list[str] | None, typer.Option("--scrub-target", help="Scrub only this target's pool (repeatable; implies --scrub).")] = None,
+    scrub_on_calendar: Annotated[str, typer.Option("--scrub-on-calendar", help="OnCalendar= of zfs-scrub-targets.timer.")] = DEFAULT_SCRUB_ON_CALENDAR,
     credential: Annotated[list[str] | None, typer.Option("--credential", help="LoadCredential NAME=PATH (repeatable); the config reads it as \"%d/NAME\".")] = None,
-    exe: Annotated[str | None, typer.Option("--exe", help="Absolute path of zfsrep [default: this installation's].")] = None,
+    exe: Annotated[str | None, typer.Option("--exe", help="Absolute path of zfsrep \\[default: this installation's].")] = None,
     json: JsonOption = False,
 ) -> None:
-    """Render zfs-snapshot and zfs-replicate services and timers from the config."""
+    """Render zfs-snapshot and zfs-replicate (and zfs-verify, zfs-scrub-targets) services and timers."""
     cfg = load(config)
+    scrub_targets = _scrub_targets(cfg, scrub, scrub_target or [])
     config_file = str(config_path(config).absolute())
     inputs = inputs_from_config(
         cfg,
@@ -78,6 +98,11 @@ def render(
         user=user,
         snapshot_on_calendar=snapshot_on_calendar,
         replicate_on_calendar=replicate_on_calendar,
+        verify=verify or verify_deep,
+        verify_deep=verify_deep,
+        verify_on_calendar=verify_on_calendar,
+        scrub_targets=scrub_targets,
+        scrub_on_calendar=scrub_on_calendar,
         credentials=_credentials(credential or []),
     )
     problems = placement_problems(inputs)
@@ -109,7 +134,20 @@ def render(
         typer.echo(f"wrote {out / name}")
     if user != "root":
         typer.echo(f"the units run as {user!r}: create it first, e.g. `useradd --system --home-dir {cfg.state_dir} {user}`")
-    typer.echo("next: systemctl daemon-reload && systemctl enable --now zfs-snapshot.timer zfs-replicate.timer")
+    timers = " ".join(f"{name}.timer" for name in structure)
+    typer.echo(f"next: systemctl daemon-reload && systemctl enable --now {timers}")
+
+
+def _scrub_targets(cfg, every: bool, named: list[str]) -> tuple[str, ...]:
+    unknown = [n for n in named if n not in cfg.targets]
+    if unknown:
+        known = ", ".join(sorted(cfg.targets)) or "none"
+        usage_error(f"--scrub-target {', '.join(unknown)}: no such target in {cfg.path} (known: {known})")
+    if named:
+        return tuple(dict.fromkeys(named))
+    if every and not cfg.targets:
+        usage_error(f"--scrub: {cfg.path} has no targets to scrub; add [targets.<name>]")
+    return tuple(cfg.targets) if every else ()
 
 
 def _delegate(config, user: str, permissions: str, revoke: bool, dry_run: bool, json: bool) -> None:
@@ -144,6 +182,20 @@ def unallow(user: UserOption, permissions: PermissionsOption = ALL_PERMISSIONS, 
             dry_run: DryRunOption = False, json: JsonOption = False) -> None:
     """`zfs unallow` what `allow` granted (ExecStopPost; runs after failures too)."""
     _delegate(config, user, permissions, True, dry_run, json)
+
+@app.command("keep-credentials")
+def keep_credentials() -> None:
+    """Copy $CREDENTIALS_DIRECTORY to $ZFSREP_KEPT_CREDENTIALS for the unit's ExecStopPost steps (ExecStartPre)."""
+    names = guarded(lambda: kept_credentials.keep(os.environ.get("CREDENTIALS_DIRECTORY"), os.environ.get(KEPT_ENV)))
+    typer.echo(f"kept {len(names)} credential(s) for the stop phase in {os.environ[KEPT_ENV]}: {', '.join(names)}")
+
+
+@app.command("drop-credentials")
+def drop_credentials() -> None:
+    """Remove what keep-credentials copied (the unit's last ExecStopPost)."""
+    if guarded(lambda: kept_credentials.drop(os.environ.get(KEPT_ENV))):
+        typer.echo(f"removed {os.environ[KEPT_ENV]}")
+
 
 def main() -> None:  # the `zfsrep-systemd` console script
     app(prog_name="zfsrep-systemd")
