@@ -1,6 +1,8 @@
 # report-result as ExecStopPost: the target also runs a tiny HTTP sink; a successful
-# replication posts success, and with the target's sshd stopped the failed run posts failure
-# with systemd's SERVICE_RESULT.
+# replication posts success, so do zfs-verify and zfs-scrub-targets, and with the target's sshd
+# stopped the failed run posts failure with systemd's SERVICE_RESULT. The webhook URL is a
+# credential, which ExecStopPost reads from the copy the unit kept (systemd hides it there).
+# Mirrored by tests/integration/test_systemd_lab.py.
 { zfsrepTest, ... }:
 let
   sink = zfsrepTest.pkgs.writers.writePython3 "zfsrep-test-sink" { } ''
@@ -36,6 +38,14 @@ in
         mode = "0400";
       };
       services.zfsrep.credentials.webhookUrl = "/etc/zfsrep-test/webhook-url";
+      services.zfsrep.verify = {
+        enable = true;
+        onCalendar = "yearly";
+      };
+      services.zfsrep.scrub = {
+        enable = true;
+        onCalendar = "yearly";
+      };
     };
   nodes.target = {
       imports = [
@@ -54,15 +64,15 @@ in
     + ''
       import json
 
-      def events():
+      def events(verb="replicate"):
           names = target.succeed("ls /var/lib/sink").split()
           found = [json.loads(target.succeed(f"cat /var/lib/sink/{n}")) for n in sorted(names)]
-          return [e for e in found if e.get("verb") == "replicate"]
+          return [e for e in found if e.get("verb") == verb]
 
-      def new_event(before):
+      def new_event(before, verb="replicate"):
           # report-result runs in ExecStopPost, before `systemctl start` returns; poll anyway
-          retry(lambda _: len(events()) > before, timeout=60)
-          return events()[-1]
+          retry(lambda _: len(events(verb)) > before, timeout=60)
+          return events(verb)[-1]
 
       target.wait_for_unit("sink.service")
       target.wait_for_open_port(8080)
@@ -73,6 +83,14 @@ in
           last = new_event(0)
           assert last["success"] is True, last
           assert last["service_result"] == "success", last
+
+      with subtest("verify and scrub report too"):
+          source.succeed("systemctl start zfs-verify.service")
+          verified = new_event(0, "verify")
+          assert verified["success"] is True and verified["items"][0]["status"] == "ok", verified
+          source.succeed("systemctl start zfs-scrub-targets.service")
+          scrubbed = new_event(0, "scrub")
+          assert scrubbed["success"] is True and scrubbed["items"][0]["target"] == "target", scrubbed
 
       with subtest("a run with the target down reports failure"):
           target.succeed("systemctl stop sshd.service sshd.socket || systemctl stop sshd.service")

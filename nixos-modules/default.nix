@@ -1,8 +1,8 @@
-# services.zfsrep: ZFS snapshots and replication with zfsrep, as two hardened oneshot services
-# with timers (zfs-snapshot, zfs-replicate). `settings` is the TOML config the CLI reads (same
-# schema, docs/config.md); typed options cover what is NixOS wiring: schedules, the user and its
-# `zfs allow` permissions, credentials, known host keys. The units themselves come from
-# ./units.nix, shared with `zfsrep systemd render`.
+# services.zfsrep: ZFS snapshots and replication with zfsrep, as hardened oneshot services with
+# timers (zfs-snapshot, zfs-replicate; optionally zfs-verify and zfs-scrub-targets). `settings` is
+# the TOML config the CLI reads (same schema, docs/config.md); typed options cover what is NixOS
+# wiring: schedules, the user and its `zfs allow` permissions, credentials, known host keys.
+# The units themselves come from ./units.nix, shared with `zfsrep systemd render`.
 {
   config,
   lib,
@@ -90,6 +90,11 @@ let
     inherit (cfg) user group;
     snapshotOnCalendar = cfg.snapshot.onCalendar;
     replicateOnCalendar = cfg.replicate.onCalendar;
+    verify = cfg.verify.enable;
+    verifyOnCalendar = cfg.verify.onCalendar;
+    verifyDeep = cfg.verify.deep;
+    scrubTargets = lib.optionals cfg.scrub.enable cfg.scrub.targets;
+    scrubOnCalendar = cfg.scrub.onCalendar;
     report = hasSink;
     datasets = datasets != [ ];
     snapshotPermissions = cfg.permissions.snapshot;
@@ -134,6 +139,7 @@ let
   targetsWithoutHostKey = lib.attrNames (
     lib.filterAttrs (_: t: t ? warmup && !(t ? known_hosts) && !(t ? ssh_config)) targets
   );
+  unknownScrubTargets = lib.filter (t: !(targets ? ${t})) cfg.scrub.targets;
   plainUrls = lib.filter (s: (report.${s} or { }) ? url) [
     "healthchecks"
     "webhook"
@@ -236,6 +242,55 @@ in
       };
     };
 
+    verify = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Whether to check on a timer (zfs-verify.timer) that the backups are there: `zfsrep verify`
+          compares the snapshots of every dataset on every target by GUID, with the same warmup,
+          teardown and report-result steps as zfs-replicate. Its result is in `zfsrep status`.
+        '';
+      };
+      onCalendar = mkOption {
+        type = types.str;
+        default = "weekly";
+        description = "When zfs-verify runs (systemd.time(7) OnCalendar=).";
+      };
+      deep = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Also compare the files of the newest common snapshot on both ends (`zfsrep verify --deep`:
+          metadata of every file, sha256 of a sample). Reads data on both machines.
+        '';
+      };
+    };
+
+    scrub = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Whether to scrub the targets' pools on a timer (zfs-scrub-targets.timer): `zfsrep scrub
+          --target T --wait` per target, in order, warming an on-demand target up first; errors found
+          fail the unit and reach report-result. (Scrubbing this machine's own pools is
+          {option}`services.zfs.autoScrub`.)
+        '';
+      };
+      onCalendar = mkOption {
+        type = types.str;
+        default = "monthly";
+        description = "When zfs-scrub-targets runs (systemd.time(7) OnCalendar=).";
+      };
+      targets = mkOption {
+        type = types.listOf types.str;
+        default = lib.attrNames (cfg.settings.targets or { });
+        defaultText = literalExpression "builtins.attrNames config.services.zfsrep.settings.targets";
+        description = "The targets whose pools to scrub, in this order.";
+      };
+    };
+
     credentials = lib.mapAttrs (
       opt: name:
       mkOption {
@@ -279,6 +334,14 @@ in
         message = "services.zfsrep: replicate.enable is true but settings.targets is empty; define settings.targets.<name> = { host = ...; dataset = ...; } or set replicate.enable = false.";
       }
       {
+        assertion = !cfg.verify.enable || targets != { };
+        message = "services.zfsrep: verify.enable is true but settings.targets is empty; define settings.targets.<name> or set verify.enable = false.";
+      }
+      {
+        assertion = !cfg.scrub.enable || (cfg.scrub.targets != [ ] && unknownScrubTargets == [ ]);
+        message = "services.zfsrep: scrub.targets must name targets in settings.targets (unknown: ${toString unknownScrubTargets}; known: ${toString (lib.attrNames targets)}); fix scrub.targets or set scrub.enable = false.";
+      }
+      {
         assertion = datasets != [ ];
         message = "services.zfsrep: settings.datasets is empty; add settings.datasets = [ { name = \"tank/data\"; } ].";
       }
@@ -315,10 +378,14 @@ in
     systemd.services = lib.mkMerge [
       (mkIf cfg.snapshot.enable { zfs-snapshot = mkService "zfs-snapshot"; })
       (mkIf cfg.replicate.enable { zfs-replicate = mkService "zfs-replicate"; })
+      (mkIf cfg.verify.enable { zfs-verify = mkService "zfs-verify"; })
+      (mkIf (cfg.scrub.enable && units ? zfs-scrub-targets) { zfs-scrub-targets = mkService "zfs-scrub-targets"; })
     ];
     systemd.timers = lib.mkMerge [
       (mkIf cfg.snapshot.enable { zfs-snapshot = mkTimer "zfs-snapshot"; })
       (mkIf cfg.replicate.enable { zfs-replicate = mkTimer "zfs-replicate"; })
+      (mkIf cfg.verify.enable { zfs-verify = mkTimer "zfs-verify"; })
+      (mkIf (cfg.scrub.enable && units ? zfs-scrub-targets) { zfs-scrub-targets = mkTimer "zfs-scrub-targets"; })
     ];
   };
 }
