@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
+from zfsrep.actions.replicate import target_dataset
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core.result import FAILED, OK
 from zfsrep.core.snapshot import is_descendant
@@ -21,11 +22,8 @@ from zfsrep.lock import target_lock
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import ssh_host
 
-
-def target_dataset(target: TargetConfig, source: str) -> str:
-    """Where replicate receives ``source`` on ``target``: ``<targets.NAME.dataset>/<source>``
-    (the same rule as `zfsrep.actions.replicate.target_dataset`)."""
-    return f"{target.dataset}/{source}"
+__all__ = ["Connect", "Session", "connector", "covered", "entry_for", "pick_targets", "require_target",
+           "source_dataset", "target_dataset"]  # target_dataset: replicate's rule, the one place it lives
 
 
 def source_dataset(target: TargetConfig, copy: str) -> str | None:
@@ -48,10 +46,10 @@ def entry_for(config: Config, dataset: str) -> DatasetConfig | None:
     """The configured entry covering ``dataset`` (itself, or a recursive ancestor not excluding it)."""
     best: DatasetConfig | None = None
     for entry in config.datasets:
-        if entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
-                                     and not any(is_descendant(dataset, x) for x in entry.exclude)):
-            if best is None or len(entry.name) > len(best.name):
-                best = entry
+        covers = entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
+                                           and not any(is_descendant(dataset, x) for x in entry.exclude))
+        if covers and (best is None or len(entry.name) > len(best.name)):
+            best = entry
     return best
 
 
@@ -112,14 +110,15 @@ def connector(config: Config, *, now: float, warm: bool = True, lock: bool | Non
     def connect(target: TargetConfig) -> Iterator[Session]:
         steps: list[str] = []
         on_demand = target.warmup is not None
-        with _maybe_lock(config, target, lock if lock is not None else (on_demand and warm)):
-            with _warm(config, target, now=now, steps=steps) if (on_demand and warm) else _nothing():
-                host = ssh_host(config.state_dir, target)
-                if not host:
-                    raise ZfsrepError(f"target {target.name} is not up (no host; it is on-demand): run "
-                                      f"`zfsrep warmup --target {target.name}` first")
-                with SshSession(target, host=host) as ssh:
-                    yield Session(target, ssh.runner(), steps)
+        locked = _maybe_lock(config, target, lock if lock is not None else (on_demand and warm))
+        warmed = _warm(config, target, now=now, steps=steps) if (on_demand and warm) else _nothing()
+        with locked, warmed:
+            host = ssh_host(config.state_dir, target)
+            if not host:
+                raise ZfsrepError(f"target {target.name} is not up (no host; it is on-demand): run "
+                                  f"`zfsrep warmup --target {target.name}` first")
+            with SshSession(target, host=host) as ssh:
+                yield Session(target, ssh.runner(), steps)
 
     return connect
 
