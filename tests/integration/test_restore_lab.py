@@ -1,9 +1,9 @@
 """Getting data back against real OpenZFS: `zfsrep restore|rollback|verify|snapshots|scrub` run in
 the `source` VM against the `target` VM.
 
-The target copy is seeded with plain `zfs send | ssh target zfs receive -u` (what replicate does),
-so these tests depend only on the verbs under test. Every assertion is on a real outcome: exit
-codes, file checksums, snapshot GUIDs and lists on both pools, `zpool status`.
+The target copy is filled the real way, by `zfsrep replicate` (which also leaves its hold
+``zfsrep:backup`` on the source's newest snapshot). Every assertion is on a real outcome: exit
+codes, file checksums, snapshot GUIDs and lists on both pools, holds, `zpool status`.
 """
 
 from __future__ import annotations
@@ -13,21 +13,25 @@ import json
 import pytest
 import tomli_w
 
+from tests.lab.lab import pool_create_cmd
+
 pytestmark = pytest.mark.lab
 
 CONFIG = "/etc/zfsrep/config.toml"
+STATE = "/var/lib/zfsrep"
 PARENT = "backup/replica"
 COPY = f"{PARENT}/tank/data"
 
 
 def write_config(lab):
+    """The config, and no state from earlier tests (a restore test must not see their runs)."""
     doc = {
-        "state_dir": "/var/lib/zfsrep",
+        "state_dir": STATE,
         "lock_dir": "/run/zfsrep",
         "datasets": [{"name": "tank/data"}],
         "targets": {"backup": {"host": "target", "dataset": PARENT}},
     }
-    lab.ssh("source", f"mkdir -p /etc/zfsrep && cat > {CONFIG}", input=tomli_w.dumps(doc))
+    lab.ssh("source", f"rm -rf {STATE} && mkdir -p /etc/zfsrep && cat > {CONFIG}", input=tomli_w.dumps(doc))
 
 
 def zfsrep(lab, *args, timeout=600):
@@ -62,40 +66,64 @@ def guids(lab, host, dataset):
     return {line.split("\t")[0].split("@", 1)[1]: line.split("\t")[1] for line in out.stdout.splitlines()}
 
 
+def holds(lab, snapshot):
+    out = lab.ssh("source", ["zfs", "holds", "-H", snapshot])
+    return {line.split("\t")[1] for line in out.stdout.splitlines()}
+
+
+def replicate(lab):
+    code, data, out = zfsrep(lab, "replicate", "--json", timeout=900)
+    assert code == 0, out
+    return data["items"][0]
+
+
+def take(lab, *names, seed_from=1):
+    """For each name: new files in /tank/data, then a snapshot of it."""
+    for i, name in enumerate(names):
+        write_files(lab, "source", "/tank/data", 6, seed_from + i)
+        lab.ssh("source", f"zfs snapshot tank/data@{name}")
+
+
 def seed(lab, snapshots=("s1", "s2")):
-    """tank/data with files and snapshots, replicated to the target (full, then -I)."""
+    """tank/data with files and snapshots, sent to the target by `zfsrep replicate`."""
     write_config(lab)
     lab.ssh("source", "zfs create tank/data")
-    previous = None
-    for i, name in enumerate(snapshots):
-        write_files(lab, "source", "/tank/data", 6, i + 1)
-        lab.ssh("source", f"zfs snapshot tank/data@{name}")
-        base = f"-I @{previous} " if previous else ""
-        lab.ssh("source", f"zfs send {base}tank/data@{name} | ssh target "
-                          f"'zfs create -p -o canmount=off {PARENT}/tank 2>/dev/null; zfs receive -u {COPY}'")
-        previous = name
+    take(lab, *snapshots)
+    item = replicate(lab)
+    assert item["sent"] == list(snapshots) and item["to_snapshot"] == snapshots[-1]
+    assert holds(lab, f"tank/data@{snapshots[-1]}") == {"zfsrep:backup"}
 
 
-def test_restore_after_the_source_was_destroyed(clean_lab):
+def test_restore_onto_a_brand_new_host_then_replication_continues(clean_lab):
     lab = clean_lab
     seed(lab)
     original = sums(lab, "source", "/tank/data/.zfs/snapshot/s2")
     original_s1 = sums(lab, "source", "/tank/data/.zfs/snapshot/s1")
     assert len(original) >= 7 and original != original_s1
-    lab.ssh("source", "zfs destroy -r tank/data")
+
+    # the source host is lost: a new one has only the empty pool (and the config put back)
+    lab.ssh("source", f"zpool destroy tank && {pool_create_cmd('source')} && rm -rf {STATE} /run/zfsrep")
+    assert lab.ssh("source", "zfs list -H -t all -o name -r tank").stdout.split() == ["tank"]
 
     code, data, out = zfsrep(lab, "restore", "tank/data", "--target", "backup", "--json")
     assert code == 0, out
     (item,) = data["items"]
     assert item["dataset"] == "tank/data" and item["to_snapshot"] == "s2" and item["details"]["mounted"]
     assert sums(lab, "source", "/tank/data") == original
-    # the restored snapshot is the target's (same GUID): replication can continue incrementally
+    # the restored snapshot is the target's (same GUID) ...
     assert guids(lab, "source", "tank/data")["s2"] == guids(lab, "target", COPY)["s2"]
+    # ... so replication continues incrementally from it
+    take(lab, "s3", seed_from=3)
+    item = replicate(lab)
+    assert item["sent"] == ["s3"] and item["details"]["plan"][0].startswith("incremental"), item
+    assert sorted(guids(lab, "target", COPY)) == ["s1", "s2", "s3"]
 
     # now it is live: refused without --force, and nothing changed
+    before = sums(lab, "source", "/tank/data")
     code, _, out = zfsrep(lab, "restore", "tank/data@s1", "--target", "backup")
     assert code == 1 and "exists and is live" in out and "--force" in out
-    assert sums(lab, "source", "/tank/data") == original
+    assert sums(lab, "source", "/tank/data") == before
+    assert sorted(guids(lab, "source", "tank/data")) == ["s2", "s3"]
 
     # an older snapshot next to it
     code, _, out = zfsrep(lab, "restore", "tank/data@s1", "--target", "backup", "--to", "tank/data-s1")
@@ -108,29 +136,55 @@ def test_restore_force_replaces_only_after_the_copy_arrived(clean_lab):
     seed(lab)
     want = sums(lab, "source", "/tank/data/.zfs/snapshot/s1")
     lab.ssh("source", "echo scribble > /tank/data/new-file && zfs snapshot tank/data@local")
+
+    code, _, out = zfsrep(lab, "restore", "tank/data@s1", "--target", "backup", "--force", "--dry-run")
+    assert code == 0 and "DESTROY tank/data" in out and "release hold zfsrep:backup on tank/data@s2" in out, out
+    assert sorted(guids(lab, "source", "tank/data")) == ["local", "s1", "s2"]
+
     code, _, out = zfsrep(lab, "restore", "tank/data@s1", "--target", "backup", "--force")
     assert code == 0, out
     assert "DESTROY tank/data" in out  # said what it destroys before doing it
     assert sums(lab, "source", "/tank/data") == want
     assert sorted(guids(lab, "source", "tank/data")) == ["s1"]
+    assert guids(lab, "source", "tank/data")["s1"] == guids(lab, "target", COPY)["s1"]
     assert lab.ssh("source", "zfs list -H -o name tank/data.zfsrep-restore", check=False).returncode != 0
 
 
 def test_rollback_lists_asks_and_protects_the_replication_base(clean_lab):
     lab = clean_lab
-    seed(lab, ("s1", "s2", "s3"))
-    lab.ssh("source", "zfs hold zfsrep:backup tank/data@s3")
+    seed(lab, ("s1", "s2", "s3"))  # replicate holds @s3 for target backup
+    lab.ssh("source", "zfs snapshot tank/data@s4")
 
-    code, _, out = zfsrep(lab, "rollback", "tank/data@s1")
-    assert code == 2 and "destroy @s2" in out and "destroy @s3" in out and "--yes" in out
-    code, _, out = zfsrep(lab, "rollback", "tank/data@s1", "--yes")
-    assert code == 1 and "replication base of backup" in out
+    # nothing of a target's is at stake: it lists what goes and asks
+    code, _, out = zfsrep(lab, "rollback", "tank/data@s3")
+    assert code == 2 and "destroy @s4" in out and "--yes" in out, out
+    assert sorted(guids(lab, "source", "tank/data")) == ["s1", "s2", "s3", "s4"]
+    code, _, out = zfsrep(lab, "rollback", "tank/data@s3", "--yes")
+    assert code == 0, out
     assert sorted(guids(lab, "source", "tank/data")) == ["s1", "s2", "s3"]
 
+    # @s3 is the replication base of backup: refused, asked or not
+    for args in ((), ("--yes",)):
+        code, _, out = zfsrep(lab, "rollback", "tank/data@s1", *args)
+        assert code == 1 and "replication base of backup" in out and "--force" in out, out
+    assert sorted(guids(lab, "source", "tank/data")) == ["s1", "s2", "s3"]
+
+    code, _, out = zfsrep(lab, "rollback", "tank/data@s1", "--force")
+    assert code == 2 and "destroy @s3  [replication base of backup]" in out, out
     code, _, out = zfsrep(lab, "rollback", "tank/data@s1", "--yes", "--force")
     assert code == 0, out
+    assert "zfsrep rollback --target backup tank/data@s1" in out  # how to repair the target
     assert sorted(guids(lab, "source", "tank/data")) == ["s1"]
     assert sums(lab, "source", "/tank/data") == sums(lab, "source", "/tank/data/.zfs/snapshot/s1")
+
+    # the advice works: roll the copy back too, and replication continues from @s1
+    code, _, out = zfsrep(lab, "rollback", "--target", "backup", "tank/data@s1", "--yes")
+    assert code == 0, out
+    assert sorted(guids(lab, "target", COPY)) == ["s1"]
+    take(lab, "s5", seed_from=5)
+    item = replicate(lab)
+    assert item["sent"] == ["s5"], item
+    assert guids(lab, "target", COPY)["s5"] == guids(lab, "source", "tank/data")["s5"]
 
 
 def test_verify_clean_then_target_changed(clean_lab):
@@ -141,7 +195,7 @@ def test_verify_clean_then_target_changed(clean_lab):
     (item,) = data["items"]
     assert item["status"] == "ok" and item["details"]["deep"]["checked"]
     assert item["details"]["deep"]["files_checked"] >= 7 and item["details"]["deep"]["differences"] == []
-    stored = json.loads(lab.ssh("source", "cat /var/lib/zfsrep/last-verify.json").stdout)
+    stored = json.loads(lab.ssh("source", f"cat {STATE}/last-verify.json").stdout)
     assert stored["status"] == "ok"
 
     # the target copy is changed and a new snapshot taken there: not the source's data any more
@@ -151,7 +205,7 @@ def test_verify_clean_then_target_changed(clean_lab):
     assert code == 1, out
     (item,) = data["items"]
     assert item["status"] == "failed" and "tampered" in item["error"] and "never had" in item["error"]
-    assert json.loads(lab.ssh("source", "cat /var/lib/zfsrep/last-verify.json").stdout)["status"] == "failed"
+    assert json.loads(lab.ssh("source", f"cat {STATE}/last-verify.json").stdout)["status"] == "failed"
 
     # the same name with other data: roll the target back, rewrite, snapshot as s2
     lab.ssh("target", f"zfs rollback -r {COPY}@s1 && echo corrupted > /mnt/copy/f1-0.bin && zfs snapshot {COPY}@s2")
