@@ -194,12 +194,12 @@ def test_dedicated_user_units_get_zfs_allow_only_during_the_run(units_installed,
     lab.ssh("source", f"useradd --system --home-dir {STATE} --shell /usr/sbin/nologin zfsrep")
     render(lab, "--user", "zfsrep")
 
-    for unit in ("zfs-snapshot", "zfs-replicate"):
+    for unit in ("zfs-snapshot", "zfs-replicate", "zfs-verify", "zfs-scrub-targets"):
         ok, journal = start(lab, unit)
         assert ok, journal
         assert show(lab, unit, "User")["User"] == "zfsrep"
-    events = webhook_events(sink, "snapshot") + webhook_events(sink, "replicate")
-    assert [e["success"] for e in events] == [True, True], events
+    events = [e for verb in ("snapshot", "replicate", "verify", "scrub") for e in webhook_events(sink, verb)]
+    assert [e["success"] for e in events] == [True] * 4, events
     assert_same(lab, "tank/data")
     owner = lab.ssh("source", f"stat -c %U {STATE}/last-replicate.json {MARKER}").stdout.split()
     assert owner == ["zfsrep", "zfsrep"], owner
