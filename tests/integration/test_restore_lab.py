@@ -225,13 +225,66 @@ def test_snapshots_shows_both_sides(clean_lab):
     assert code == 0 and "common" in out
 
 
-def test_scrub_reports_the_result(clean_lab):
+ROT_IMAGE = "/var/tmp/zfsrep-rot.img"
+ROT_MARKER = "zfsrep-rot-marker"
+
+
+def rot_pool(lab, *, remove=False):
+    """A small file-backed pool `rot` on the target (no compression: its data is findable on disk)."""
+    lab.ssh("target", f"zpool destroy -f rot 2>/dev/null; rm -f {ROT_IMAGE}")
+    if not remove:
+        lab.ssh("target", f"truncate -s 128M {ROT_IMAGE} && zpool create -o ashift=12 -O compression=off "
+                          f"-O atime=off rot {ROT_IMAGE}")
+
+
+def rot_one_block(lab):
+    """Zero the 4 KiB on the pool's disk that hold the start of marker.bin, behind ZFS's back."""
+    lab.ssh("target", ["sh", "-c", """
+set -e
+zpool export rot
+off=$(grep -obUaF -m1 "$2" "$1" | head -1 | cut -d: -f1)
+[ -n "$off" ]
+dd if=/dev/zero of="$1" bs=4096 seek=$((off / 4096)) count=1 conv=notrunc status=none
+zpool import -d "$(dirname "$1")" rot
+""", "rot", ROT_IMAGE, ROT_MARKER])
+
+
+def test_bit_rot_on_the_target_is_found_by_verify_deep_and_scrub(clean_lab):
     lab = clean_lab
-    seed(lab)
-    code, data, out = zfsrep(lab, "scrub", "--target", "backup", "--wait", "--json")
-    assert code == 0, out
-    status = data["items"][0]["details"]["status"]
-    assert status["finished"] and status["healthy"] and status["state"] == "ONLINE"
-    code, data, out = zfsrep(lab, "scrub", "--target", "backup", "--json")
-    assert code == 0, out
-    assert "status" in data["items"][0]["details"]
+    doc = {"state_dir": STATE, "lock_dir": "/run/zfsrep", "datasets": [{"name": "tank/data"}],
+           "targets": {"rot": {"host": "target", "dataset": "rot/replica"}}}
+    lab.ssh("source", f"rm -rf {STATE} && mkdir -p /etc/zfsrep && cat > {CONFIG}", input=tomli_w.dumps(doc))
+    rot_pool(lab)
+    try:
+        lab.ssh("source", f"zfs create tank/data && yes {ROT_MARKER} | head -c 262144 > /tank/data/marker.bin")
+        take(lab, "s1")
+        replicate(lab)
+
+        # healthy: verified, and a scrub (started, then waited for) finds nothing
+        code, data, out = zfsrep(lab, "verify", "--deep", "--sample", "0", "--json")
+        assert code == 0 and data["items"][0]["details"]["deep"]["files_checked"] >= 8, out
+        code, data, out = zfsrep(lab, "scrub", "--target", "rot", "--json")
+        assert code == 0 and data["items"][0]["details"]["pool"] == "rot", out
+        code, data, out = zfsrep(lab, "scrub", "--target", "rot", "--wait", "--json")
+        assert code == 0, out
+        status = data["items"][0]["details"]["status"]
+        assert status["finished"] and status["healthy"] and status["state"] == "ONLINE", status
+
+        # one block of the copy rots on disk: the snapshot lists still agree, the data does not
+        rot_one_block(lab)
+        code, data, out = zfsrep(lab, "verify", "--deep", "--sample", "0", "--json")
+        (item,) = data["items"]
+        assert code == 1 and item["status"] == "failed", out
+        assert "unreadable on the target: marker.bin" in item["error"] and "zpool status -v" in item["error"]
+        assert item["details"]["comparison"]["verified"]  # by GUID it looks fine: only --deep sees it
+
+        code, data, out = zfsrep(lab, "scrub", "--target", "rot", "--wait", "--json")
+        (item,) = data["items"]
+        assert code == 1 and item["status"] == "failed", out
+        status = item["details"]["status"]
+        assert status["finished"] and not status["healthy"] and status["scan_errors"] >= 1
+        assert status["cksum"] >= 1 and status["data_errors"] == 1
+        assert any(f.endswith(":/marker.bin") for f in status["error_files"]), status
+        assert "pool rot on target rot" in item["error"] and "permanent errors" in item["error"]
+    finally:
+        rot_pool(lab, remove=True)
