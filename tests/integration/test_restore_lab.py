@@ -9,6 +9,8 @@ codes, file checksums, snapshot GUIDs and lists on both pools, holds, `zpool sta
 from __future__ import annotations
 
 import json
+import re
+import shlex
 
 import pytest
 import tomli_w
@@ -129,6 +131,71 @@ def test_restore_onto_a_brand_new_host_then_replication_continues(clean_lab):
     code, _, out = zfsrep(lab, "restore", "tank/data@s1", "--target", "backup", "--to", "tank/data-s1")
     assert code == 0, out
     assert sums(lab, "source", "/tank/data-s1") == original_s1
+
+
+def token_bytes(lab, dataset):
+    """Bytes already received into ``dataset`` by an interrupted receive (None: no token)."""
+    token = lab.ssh("source", ["zfs", "get", "-H", "-o", "value", "receive_resume_token", dataset],
+                    check=False).stdout.strip()
+    if token in ("", "-"):
+        return None
+    out = lab.ssh("target", ["zfs", "send", "-n", "-v", "-t", token], check=False)
+    m = re.search(r"\bbytes = (0x[0-9a-f]+|\d+)", out.stdout + out.stderr)
+    assert m, out.stdout + out.stderr
+    return int(m.group(1), 0)
+
+
+def restore_and_kill(lab, pattern, seconds, *args):
+    """`zfsrep restore --json ARGS` in source while a watcher SIGKILLs ``pattern`` once it has run
+    ``seconds``; (exit code, JSON, the watcher's exit code: 0 = it killed)."""
+    watcher = f"""
+end=$(( $(date +%s) + 300 ))
+until pgrep -f {shlex.quote(pattern)} >/dev/null; do [ $(date +%s) -lt $end ] || exit 7; sleep 0.1; done
+sleep {seconds}
+pkill -KILL -f {shlex.quote(pattern)}
+"""
+    script = (f"({watcher}) &\nw=$!\nzfsrep restore --json {shlex.join(args)} > /tmp/restore.json "
+              "2>/dev/null; echo $? > /tmp/restore.rc\nwait $w; echo $? > /tmp/watch.rc\n")
+    lab.ssh("source", ["sh", "-c", script], timeout=900)
+    rc, watched = (int(lab.ssh("source", f"cat /tmp/{f}.rc").stdout) for f in ("restore", "watch"))
+    return rc, json.loads(lab.ssh("source", "cat /tmp/restore.json").stdout), watched
+
+
+TXG_TIMEOUT = "/sys/module/zfs/parameters/zfs_txg_timeout"
+
+
+def test_interrupted_restore_resumes(clean_lab):
+    lab = clean_lab
+    write_config(lab)
+    lab.ssh("source", "zfs create -o compression=off tank/data && "
+                      "for i in 1 2 3 4; do head -c 15000000 /dev/urandom > /tank/data/blob$i; done && "
+                      "zfs snapshot tank/data@big")
+    replicate(lab)
+    want = sums(lab, "source", "/tank/data/.zfs/snapshot/big")
+
+    # A killed receive keeps what the last transaction group wrote (every 5 s by default): sync
+    # every second so a short stream leaves progress behind.
+    lab.ssh("source", f"echo 1 > {TXG_TIMEOUT}")
+    try:
+        args = ("tank/data", "--target", "backup", "--to", "tank/back")
+        offsets = []
+        for pattern in ("^zfs receive -u -s tank/back", "^ssh .*zfs send"):
+            rc, data, watched = restore_and_kill(lab, pattern, 1.5, *args)
+            assert watched == 0, f"the watcher did not kill {pattern!r} (exit {watched}): stream too quick? {data}"
+            (item,) = data["items"]
+            assert rc == 1 and item["status"] == "failed" and "rerun the same command" in item["error"], data
+            offsets.append(token_bytes(lab, "tank/back"))
+        assert None not in offsets and 0 < offsets[0] <= offsets[1] < 60_000_000, offsets
+    finally:
+        lab.ssh("source", f"echo 5 > {TXG_TIMEOUT}")
+
+    code, data, out = zfsrep(lab, "restore", *args, "--json")
+    assert code == 0, out
+    (item,) = data["items"]
+    assert item["resumed"] and item["bytes"] < 60_000_000 - offsets[1] + 8_000_000, (item, offsets)
+    assert token_bytes(lab, "tank/back") is None
+    assert sums(lab, "source", "/tank/back") == want
+    assert guids(lab, "source", "tank/back")["big"] == guids(lab, "target", COPY)["big"]
 
 
 def test_restore_force_replaces_only_after_the_copy_arrived(clean_lab):
