@@ -355,3 +355,42 @@ def test_bit_rot_on_the_target_is_found_by_verify_deep_and_scrub(clean_lab):
         assert "pool rot on target rot" in item["error"] and "permanent errors" in item["error"]
     finally:
         rot_pool(lab, remove=True)
+
+
+def test_on_demand_target_is_warmed_up_and_put_back_to_rest(clean_lab):
+    """verify, scrub and restore against a target whose pool rests exported: each warms it up
+    (command warmup, pool import) first and tears it down (export) after."""
+    lab = clean_lab
+    seed(lab)
+    want = sums(lab, "source", "/tank/data/.zfs/snapshot/s2")
+    doc = {"state_dir": STATE, "lock_dir": "/run/zfsrep", "datasets": [{"name": "tank/data"}],
+           "targets": {"backup": {"host": "target", "dataset": PARENT, "warmup": {
+               "type": "command",
+               "command": ["ssh", "target", "touch", "/run/zfsrep-woken"],
+               "remote_command": ["test", "-e", "/run/zfsrep-woken"],
+               "teardown_command": ["ssh", "target", "rm", "-f", "/run/zfsrep-woken"],
+               "pool": "backup", "ssh_timeout": "2m"}}}}
+    lab.ssh("source", f"cat > {CONFIG}", input=tomli_w.dumps(doc))
+    lab.ssh("target", "zpool export backup")
+
+    def resting():
+        return lab.ssh("target", "zpool list -H -o name backup", check=False).returncode != 0
+
+    try:
+        code, data, out = zfsrep(lab, "verify", "--json")
+        (item,) = data["items"]
+        assert code == 0 and item["status"] == "ok", out
+        assert item["details"]["access"] == ["warmed up backup", "tore backup down"] and resting()
+
+        code, data, out = zfsrep(lab, "scrub", "--target", "backup", "--json")  # implies --wait
+        (item,) = data["items"]
+        assert code == 0 and item["details"]["waited"] and item["details"]["status"]["finished"], out
+        assert item["details"]["access"] == ["warmed up backup", "tore backup down"] and resting()
+
+        code, data, out = zfsrep(lab, "restore", "tank/data", "--target", "backup", "--to", "tank/again", "--json")
+        (item,) = data["items"]
+        assert code == 0, out
+        assert item["details"]["access"] == ["warmed up backup", "tore backup down"] and resting()
+        assert sums(lab, "source", "/tank/again") == want
+    finally:
+        lab.ssh("target", "zpool list -H -o name backup >/dev/null 2>&1 || zpool import -N backup")
