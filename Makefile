@@ -10,7 +10,7 @@ demo:            ## bring the lab up and run the replication demo in it
 test:            ## the whole test suite: unit tests, then lab tests (real OpenZFS in two VMs)
 	bash scripts/setup.sh
 	$(PY) -m tests.lab up
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests; status=$$?; $(PY) -m tests.lab down; exit $$status
 
 unit:            ## fast tests only (no VMs)
 	bash scripts/setup.sh
