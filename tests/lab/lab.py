@@ -347,6 +347,7 @@ EMPTY_POOL = """
 set -u
 pkill -KILL -x zfs 2>/dev/null; pkill -KILL -x mbuffer 2>/dev/null
 pkill -KILL -x pv 2>/dev/null; pkill -KILL -f "[/]usr/local/bin/zfsrep" 2>/dev/null
+rm -rf /var/lib/zfsrep  # zfsrep's state dir: no test reads another's results
 empty() {{
     zfs list -H -o name,receive_resume_token -r {pool} | while read -r ds tok; do
         if [ "$tok" != "-" ]; then zfs receive -A "$ds" || return 1; fi
