@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 import tomli_w
@@ -39,6 +40,19 @@ def history(lab, pool, verb):
     """`zfs <verb>` command lines zfsrep ran in this pool (zpool history logs each invocation)."""
     out = lab.ssh("source", ["zpool", "history", pool])
     return [line for line in out.stdout.splitlines() if f" zfs {verb} " in line and "zfsrep_" in line]
+
+
+def wait_until_used(lab, snapshot, at_least):
+    """ZFS frees a removed file's blocks over the next transaction groups; until then the
+    snapshot that still holds them does not show them in `used`. Wait for the accounting (a
+    precondition of the test, not a timing assertion)."""
+    script = (
+        f"for i in $(seq 120); do zpool sync tank; "
+        f"[ \"$(zfs get -H -p -o value used {shlex.quote(snapshot)})\" -ge {at_least} ] && exit 0; sleep 1; done; "
+        f"zfs get -H -p -o value used {shlex.quote(snapshot)}; exit 1"
+    )
+    proc = lab.ssh("source", script, check=False, timeout=300)
+    assert proc.returncode == 0, f"{snapshot} used stayed at {proc.stdout.strip()} bytes"
 
 
 def Z(stamp, *labels):
@@ -110,6 +124,7 @@ def test_held_snapshot_survives_and_dry_run_changes_nothing(clean_lab):
 
     lab.ssh("source", ["zfs", "release", "keep-me", f"tank/db@{first}"])
     lab.ssh("source", "rm /tank/db/blob && sync")
+    wait_until_used(lab, f"tank/db@{second}", 1024 * 1024)
     before = snapshot_names(lab, "tank/db")
     code, plan, _ = zfsrep_snapshot(lab, "2026-03-29T02:05:00Z", "--dry-run")
     assert code == 0 and plan["dry_run"] is True
