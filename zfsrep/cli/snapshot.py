@@ -15,15 +15,14 @@ from zfsrep.cli.common import (
     DryRunOption,
     JsonOption,
     VerboseOption,
+    finish,
     guarded,
     load,
-    print_json,
     setup_logging,
     usage_error,
 )
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, ItemResult, RunResult
 from zfsrep.core.sizes import format_bytes
-from zfsrep.state import write_run_result
 
 NowOption = Annotated[
     str | None,
@@ -59,13 +58,7 @@ def command(
     cfg = load(config)
     moment = parse_now(now)
     result = guarded(lambda: action.run(cfg, now=moment, dry_run=dry_run))
-    if not dry_run:
-        guarded(lambda: write_run_result(cfg.state_dir, result))
-    if json:
-        print_json(result.to_dict())
-    else:
-        typer.echo(render(result), nl=False)
-    raise typer.Exit(result.exit_code)
+    finish(result, json=json, render=render, state_dir=cfg.state_dir)
 
 
 def render(result: RunResult) -> str:
