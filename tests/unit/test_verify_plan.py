@@ -85,8 +85,10 @@ def test_renamed_snapshot_still_counts_by_guid():
 names = st.sampled_from([f"s{i}" for i in range(8)])
 
 
-@given(st.lists(st.tuples(names, st.integers(1, 6)), max_size=8, unique_by=lambda t: t[0]),
-       st.lists(st.tuples(names, st.integers(1, 12)), max_size=8, unique_by=lambda t: t[0]))
+# Within one dataset both snapshot names and GUIDs are unique (as in ZFS); across the two sides
+# they may coincide or differ freely.
+@given(st.lists(st.tuples(names, st.integers(1, 6)), max_size=8, unique_by=(lambda t: t[0], lambda t: t[1])),
+       st.lists(st.tuples(names, st.integers(1, 12)), max_size=8, unique_by=(lambda t: t[0], lambda t: t[1])))
 def test_verified_means_the_target_holds_the_newest_common_data(s_specs, d_specs):
     source = [snap("tank/home", n, g, i, 1) for i, (n, g) in enumerate(s_specs)]
     target = [snap("backup/x", n, g, 100 + i, 1) for i, (n, g) in enumerate(d_specs)]
