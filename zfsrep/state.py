@@ -3,8 +3,10 @@ history that `status` and `report-result` read. Files are written atomically (re
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pwd
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,42 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any | None:
+    """The file's JSON, or None when there is none (also when the state dir is missing or a file)."""
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def problem(state_dir: str | Path, error: OSError, *, doing: str, consequence: str) -> str:
+    """One actionable line for a state file that could not be written (or read): what, where, why,
+    the fix, and what is lost. Callers warn with it: bookkeeping never fails a run."""
+    directory = Path(state_dir)
+    blocker = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        why = f"{blocker} is a file, not a directory"
+        fix = "remove it or set state_dir to a directory"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        why = f"permission denied for user {_user()}"
+        fix = (f"make {directory} writable by that user (e.g. `install -d -o {_user()} -m 0750 {directory}`; "
+               "under systemd: StateDirectory=)")
+    elif error.errno == errno.EROFS:
+        why = "read-only file system"
+        fix = f"under systemd give the unit StateDirectory= (or ReadWritePaths={directory})"
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = error.strerror or "no space left"
+        fix = f"free some space on the file system holding {directory}"
+    else:
+        why = error.strerror or str(error)
+        fix = f"create {directory} as a directory this user can write (under systemd: StateDirectory=)"
+    return f"cannot {doing} in state_dir {directory}: {why}; {fix}; {consequence}"
 
 
 def result_path(state_dir: str | Path, verb: str) -> Path:
@@ -45,6 +79,21 @@ def write_run_result(state_dir: str | Path, result: RunResult) -> Path:
         result.invocation_id = os.environ.get("INVOCATION_ID") or None
     write_json_atomic(path, result.to_dict())
     return path
+
+
+def save_run(state_dir: str | Path, result: RunResult, *, replication: bool = False) -> str | None:
+    """Keep a run's result (and, for replicate, its replication history) in ``state_dir``; nothing
+    for a dry run. Returns a warning line if it could not be written: the run's exit code stands."""
+    if result.dry_run:
+        return None
+    try:
+        write_run_result(state_dir, result)
+        if replication:
+            record_replication(state_dir, result)
+    except OSError as e:
+        return problem(state_dir, e, doing=f"write the {result.verb} result",
+                       consequence="`zfsrep status` and report-result will not see this run")
+    return None
 
 
 def read_run_result(state_dir: str | Path, verb: str) -> RunResult | None:
@@ -89,8 +138,10 @@ def read_replication(state_dir: str | Path) -> dict[str, dict[str, dict[str, Any
 __all__ = [
     "DEFAULT_STATE_DIR",
     "OK",
+    "problem",
     "read_replication",
     "read_run_result",
     "record_replication",
+    "save_run",
     "write_run_result",
 ]

@@ -13,7 +13,7 @@ import shlex
 import socket
 
 from zfsrep.actions.ondemand import export_pool, run_local_command, target_item, warmup_targets
-from zfsrep.actions.warmup import Clocks, _current_instance
+from zfsrep.actions.warmup import Clocks, _current_instance, load_record, save_record
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.durations import format_duration
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
@@ -22,7 +22,7 @@ from zfsrep.core.warmup_plan import (
 )
 from zfsrep.errors import ZfsrepError
 from zfsrep.ssh import SshSession
-from zfsrep.warmup_state import DOWN, UP, WarmupRecord, read_record, write_record
+from zfsrep.warmup_state import DOWN, UP, WarmupRecord
 
 SSH_CONNECT_TIMEOUT = 60.0
 
@@ -35,13 +35,18 @@ def run(
     result = RunResult(verb="teardown", started_at=now, host=socket.gethostname(), dry_run=dry_run)
     for target in warmup_targets(config, targets):
         started = clocks.clock()
+        warnings: list[str] = []
         try:
             if isinstance(target.warmup, Ec2Warmup):
-                item = _down_ec2(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks)
+                item = _down_ec2(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
+                                 warnings=warnings)
             else:
-                item = _down_command(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks)
+                item = _down_command(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
+                                     warnings=warnings)
         except ZfsrepError as e:
             item = ItemResult(dataset=target.dataset, target=target.name, status=FAILED, error=str(e))
+        if warnings:
+            item.details["warnings"] = warnings
         item.seconds = round(clocks.clock() - started, 3)
         result.items.append(item)
     result.finished_at = clocks.wall()
@@ -76,21 +81,24 @@ def reap(config: Config, *, now: float, dry_run: bool = False, targets: list[str
                               details={"steps": [text], "instance_id": r.instance.id, "action": r.action,
                                        "uptime_seconds": round(r.uptime)})
             if not dry_run:
+                warnings: list[str] = []
                 try:
                     (ec2.terminate if r.action == "terminate" else ec2.stop)(r.instance.id)
-                    _mark_down(config.state_dir, target.name, r.instance.id, clocks.wall())
+                    _mark_down(config.state_dir, target.name, r.instance.id, clocks.wall(), warnings)
                 except ZfsrepError as e:
                     item.status, item.error = FAILED, str(e)
+                if warnings:
+                    item.details["warnings"] = warnings
             result.items.append(item)
     result.finished_at = clocks.wall()
     return result
 
 
-def _mark_down(state_dir: str, target: str, instance_id: str | None, at: float) -> None:
-    record = read_record(state_dir, target)
+def _mark_down(state_dir: str, target: str, instance_id: str | None, at: float, warnings: list[str]) -> None:
+    record = load_record(state_dir, target, warnings)
     if record is not None and (instance_id is None or record.instance_id == instance_id):
         record.status, record.down_at, record.pool_imported = DOWN, at, False
-        write_record(state_dir, record)
+        save_record(state_dir, record, warnings)
 
 
 def _export(target: TargetConfig, address: str | None, pool: str, *, must: bool) -> tuple[str | None, str | None]:
@@ -113,8 +121,8 @@ def _export(target: TargetConfig, address: str | None, pool: str, *, must: bool)
 
 
 def _down_command(config: Config, target: TargetConfig, w: CommandWarmup, *, now: float, dry_run: bool,
-                  clocks: Clocks) -> ItemResult:
-    record = read_record(config.state_dir, target.name)
+                  clocks: Clocks, warnings: list[str]) -> ItemResult:
+    record = load_record(config.state_dir, target.name, warnings)
     if record is not None and record.status == DOWN:
         return target_item(target, NOTHING_TO_DO, ["torn down already"], kind="command")
     steps = []
@@ -140,7 +148,7 @@ def _down_command(config: Config, target: TargetConfig, w: CommandWarmup, *, now
         done.append(f"up {format_duration(uptime)}")
     if errors:
         return target_item(target, FAILED, done, "; ".join(errors), kind="command")
-    _mark_down(config.state_dir, target.name, None, clocks.wall())
+    _mark_down(config.state_dir, target.name, None, clocks.wall(), warnings)
     return target_item(target, OK if steps else NOTHING_TO_DO, done, kind="command",
                  uptime_seconds=round(uptime) if uptime is not None else None)
 
@@ -156,12 +164,12 @@ def _record_uptime(record: WarmupRecord | None, at: float) -> float | None:
 
 
 def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float, dry_run: bool,
-              clocks: Clocks) -> ItemResult:
+              clocks: Clocks, warnings: list[str]) -> ItemResult:
     from zfsrep.ec2 import Ec2  # boto3 only when an EC2 target is torn down
 
     name = target.name
     ec2 = Ec2(name, w.region, w.endpoint_url, sleep=clocks.sleep, clock=clocks.clock)
-    record = read_record(config.state_dir, name)
+    record = load_record(config.state_dir, name, warnings)
     instance = _current_instance(ec2, w, name, record)
     ours = record is not None and instance is not None and record.instance_id == instance.id
     volume = ec2.volume(w.volume_id) if (w.volume_id and w.detach_volume) else None
@@ -174,7 +182,7 @@ def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float,
         return target_item(target, PLANNED if steps else NOTHING_TO_DO, [s.text for s in steps] or ["nothing to do"],
                      kind="ec2", instance_id=iid)
     if not steps:
-        _mark_down(config.state_dir, name, None, clocks.wall())
+        _mark_down(config.state_dir, name, None, clocks.wall(), warnings)
         state = instance.state if instance else "gone"
         return target_item(target, NOTHING_TO_DO, [f"instance {iid or w.instance_id or '(none)'} is {state}; nothing to do"],
                      kind="ec2", instance_id=iid)
@@ -212,6 +220,6 @@ def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float,
     details = {"kind": "ec2", "instance_id": instance.id, "uptime_seconds": round(uptime) if uptime is not None else None}
     if export_error:
         return target_item(target, FAILED, done, f"{export_error} (the rest of the teardown was done)", **details)
-    _mark_down(config.state_dir, name, instance.id, clocks.wall())
+    _mark_down(config.state_dir, name, instance.id, clocks.wall(), warnings)
     return target_item(target, OK, done, **details)
 

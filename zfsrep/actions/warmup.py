@@ -26,6 +26,7 @@ from zfsrep.core.warmup_plan import (
 from zfsrep.errors import ZfsrepError
 from zfsrep.readiness import wait_for_ssh
 from zfsrep.ssh import SshSession
+from zfsrep.state import problem
 from zfsrep.warmup_state import DOWN, FAILED as REC_FAILED, UP, WarmupRecord, read_record, write_record
 
 if TYPE_CHECKING:  # boto3 is imported only when an EC2 target is warmed up or torn down
@@ -41,10 +42,38 @@ class Clocks:
     sleep: Callable[[float], None] = time.sleep
 
 
+def save_record(state_dir: str, record: WarmupRecord, warnings: list[str]) -> None:
+    """Keep ``record`` in the state dir. One that cannot be written is a warning (added to
+    ``warnings`` once), not a failure: the target is brought up or down all the same."""
+    try:
+        write_record(state_dir, record)
+    except OSError as e:
+        _warn_once(warnings, problem(
+            state_dir, e, doing=f"write the warmup record of target {record.target}",
+            consequence="teardown and replicate will not know what warmup did (teardown falls back to what it finds)",
+        ))
+
+
+def load_record(state_dir: str, target: str, warnings: list[str]) -> WarmupRecord | None:
+    """The target's warmup record; None (and a warning) if the state dir cannot be read."""
+    try:
+        return read_record(state_dir, target)
+    except OSError as e:
+        _warn_once(warnings, problem(state_dir, e, doing=f"read the warmup record of target {target}",
+                                     consequence="going by what is found instead"))
+        return None
+
+
+def _warn_once(warnings: list[str], message: str) -> None:
+    if message not in warnings:
+        warnings.append(message)
+
+
 @dataclass
 class _Progress:
     record: WarmupRecord
     state_dir: str
+    warnings: list[str]
     done: list[str] = field(default_factory=list)
     changed: bool = False
     launched_now: bool = False
@@ -56,7 +85,7 @@ class _Progress:
         self.changed = self.changed or changed
 
     def save(self) -> None:
-        write_record(self.state_dir, self.record)
+        save_record(self.state_dir, self.record, self.warnings)
 
 
 def run(
@@ -67,10 +96,13 @@ def run(
     result = RunResult(verb="warmup", started_at=now, host=socket.gethostname(), dry_run=dry_run)
     for target in warmup_targets(config, targets):
         started = clocks.clock()
+        warnings: list[str] = []
         if isinstance(target.warmup, Ec2Warmup):
-            item = _warm_ec2(config, target, target.warmup, dry_run=dry_run, clocks=clocks)
+            item = _warm_ec2(config, target, target.warmup, dry_run=dry_run, clocks=clocks, warnings=warnings)
         else:
-            item = _warm_command(config, target, target.warmup, dry_run=dry_run, clocks=clocks)
+            item = _warm_command(config, target, target.warmup, dry_run=dry_run, clocks=clocks, warnings=warnings)
+        if warnings:
+            item.details["warnings"] = warnings
         item.seconds = round(clocks.clock() - started, 3)
         result.items.append(item)
     result.finished_at = clocks.wall()
@@ -100,7 +132,8 @@ def _bring_up_host(target: TargetConfig, address: str, *, pool: str | None, remo
 # --- command ------------------------------------------------------------------------------
 
 
-def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry_run: bool, clocks: Clocks) -> ItemResult:
+def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry_run: bool, clocks: Clocks,
+                  warnings: list[str]) -> ItemResult:
     steps = [Step("command", f"run locally: {shlex.join(w.command)}")]
     steps += plan_host(target.name, address=target.host, remote_command=w.remote_command, pool=w.pool,
                        known_hosts=target.known_hosts)
@@ -108,7 +141,7 @@ def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry
         return target_item(target, PLANNED, [s.text for s in steps], kind="command")
     record = WarmupRecord(target=target.name, kind="command", address=target.host, pool=w.pool,
                           warmup_started_at=clocks.wall())
-    progress = _Progress(record, config.state_dir)
+    progress = _Progress(record, config.state_dir, warnings)
     progress.save()
     try:
         run_local_command(target, w.command, "command")
@@ -152,13 +185,14 @@ def _current_instance(ec2: Ec2, w: Ec2Warmup, target: str, record: WarmupRecord 
     return found
 
 
-def _warm_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, dry_run: bool, clocks: Clocks) -> ItemResult:
+def _warm_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, dry_run: bool, clocks: Clocks,
+              warnings: list[str]) -> ItemResult:
     name = target.name
     try:
         from zfsrep.ec2 import Ec2
 
         ec2 = Ec2(name, w.region, w.endpoint_url, sleep=clocks.sleep, clock=clocks.clock)
-        previous = read_record(config.state_dir, name)
+        previous = load_record(config.state_dir, name, warnings)
         instance = _current_instance(ec2, w, name, previous)
         volume = ec2.volume(w.volume_id) if w.volume_id else None
         live = instance if instance is not None and instance.state not in GONE else None
@@ -181,7 +215,7 @@ def _warm_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, dry_run: bo
     if live is not None:
         record.instance_id, record.zone = live.id, live.zone
         record.launched_by_us = record.launched_by_us or live.launched_by_zfsrep
-    progress = _Progress(record, config.state_dir)
+    progress = _Progress(record, config.state_dir, warnings)
     undo_prior = previous is not None and previous.status not in (UP, DOWN)  # a crashed or failed warmup
     progress.save()
     try:

@@ -65,15 +65,38 @@ def usage_error(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
 
 
-def finish(result: Any, *, json: bool, render: Callable[[Any], str], state_dir: str | None = None) -> NoReturn:
-    """The end of a verb: store the RunResult in ``state_dir`` (not for a dry run), print it
-    (human text from ``render``, or --json) and exit with its exit code."""
-    if state_dir is not None and not result.dry_run:
-        from zfsrep.state import write_run_result
+def warn(message: str) -> None:
+    typer.echo(f"zfsrep: warning: {message}", err=True)
 
-        guarded(lambda: write_run_result(state_dir, result))
+
+def store(state_dir: str, result: Any, *, replication: bool = False) -> list[str]:
+    """Keep the RunResult in ``state_dir`` (not for a dry run). A state dir that cannot be written
+    is a warning, never the run's exit code: bookkeeping must not fail a good backup. Prints the
+    warnings (also those an action left in an item's ``details["warnings"]``) and returns them."""
+    from zfsrep.state import save_run
+
+    warnings = [w for item in result.items for w in item.details.get("warnings", ())]
+    problem = save_run(state_dir, result, replication=replication)
+    warnings += [problem] if problem else []
+    for message in warnings:
+        warn(message)
+    return warnings
+
+
+def result_document(result: Any, warnings: list[str]) -> dict[str, Any]:
+    """The --json document: the RunResult, plus ``warnings`` when there were any."""
+    data = result.to_dict()
+    if warnings:
+        data["warnings"] = warnings
+    return data
+
+
+def finish(result: Any, *, json: bool, render: Callable[[Any], str], state_dir: str | None = None) -> NoReturn:
+    """The end of a verb: store the RunResult in ``state_dir`` (see `store`), print it (human
+    text from ``render``, or --json) and exit with its exit code."""
+    warnings = store(state_dir, result) if state_dir is not None else []
     if json:
-        print_json(result.to_dict())
+        print_json(result_document(result, warnings))
     else:
         typer.echo(render(result), nl=False)
     raise typer.Exit(result.exit_code)

@@ -8,15 +8,17 @@ from collections.abc import Callable
 
 import typer
 
-from zfsrep.cli.common import ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, guarded, load, print_json, setup_logging
+from zfsrep.cli.common import (
+    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, guarded, load, print_json, result_document,
+    setup_logging, store,
+)
 from zfsrep.core.result import FAILED, RunResult
-from zfsrep.state import write_run_result
 
 
-def render(result: RunResult, *, json: bool) -> None:
+def render(result: RunResult, *, json: bool, warnings: list[str]) -> None:
     """Print an on-demand result (warmup or teardown): one header line per target, its steps."""
     if json:
-        print_json(result.to_dict())
+        print_json(result_document(result, warnings))
         return
     if not result.items:
         typer.echo(f"no target has a [targets.NAME.warmup] table; nothing to {result.verb}")
@@ -37,12 +39,7 @@ def run_verb(action: Callable[[], RunResult], *, state_dir: str, json: bool) -> 
         result = guarded(action)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if not result.dry_run:
-        try:
-            write_run_result(state_dir, result)
-        except OSError as e:
-            typer.echo(f"zfsrep: cannot write the result to {state_dir}: {e.strerror}", err=True)
-    render(result, json=json)
+    render(result, json=json, warnings=store(state_dir, result))
     raise typer.Exit(result.exit_code)
 
 
