@@ -35,6 +35,23 @@ let
   );
   cred = name: "%d/${name}";
 
+  # The two options each timer has: `enable` (the mkOption fields but the type) and `onCalendar`.
+  mkTimerOptions =
+    {
+      unit,
+      enable,
+      onCalendar,
+      calendarNote ? "",
+    }:
+    {
+      enable = mkOption ({ type = types.bool; } // enable);
+      onCalendar = mkOption {
+        type = types.str;
+        default = onCalendar;
+        description = "When ${unit} runs (systemd.time(7) OnCalendar=)${calendarNote}.";
+      };
+    };
+
   knownHostsFile = pkgs.writeText "zfsrep-known_hosts" (
     lib.concatStrings (
       lib.mapAttrsToList (
@@ -215,36 +232,29 @@ in
       };
     };
 
-    snapshot = {
-      enable = mkOption {
-        type = types.bool;
+    snapshot = mkTimerOptions {
+      unit = "zfs-snapshot";
+      enable = {
         default = true;
         description = "Whether to take and prune snapshots on a timer (zfs-snapshot.timer).";
       };
-      onCalendar = mkOption {
-        type = types.str;
-        default = "*:0/15";
-        description = "When zfs-snapshot runs (systemd.time(7) OnCalendar=); each run takes only the snapshots that are due.";
-      };
+      onCalendar = "*:0/15";
+      calendarNote = "; each run takes only the snapshots that are due";
     };
 
-    replicate = {
-      enable = mkOption {
-        type = types.bool;
+    replicate = mkTimerOptions {
+      unit = "zfs-replicate";
+      enable = {
         default = (cfg.settings.targets or { }) != { };
         defaultText = literalExpression "config.services.zfsrep.settings.targets != { }";
         description = "Whether to replicate to every target on a timer (zfs-replicate.timer).";
       };
-      onCalendar = mkOption {
-        type = types.str;
-        default = "hourly";
-        description = "When zfs-replicate runs (systemd.time(7) OnCalendar=).";
-      };
+      onCalendar = "hourly";
     };
 
-    verify = {
-      enable = mkOption {
-        type = types.bool;
+    verify = mkTimerOptions {
+      unit = "zfs-verify";
+      enable = {
         default = false;
         description = ''
           Whether to check on a timer (zfs-verify.timer) that the backups are there: `zfsrep verify`
@@ -252,11 +262,9 @@ in
           teardown and report-result steps as zfs-replicate. Its result is in `zfsrep status`.
         '';
       };
-      onCalendar = mkOption {
-        type = types.str;
-        default = "weekly";
-        description = "When zfs-verify runs (systemd.time(7) OnCalendar=).";
-      };
+      onCalendar = "weekly";
+    }
+    // {
       deep = mkOption {
         type = types.bool;
         default = false;
@@ -267,9 +275,9 @@ in
       };
     };
 
-    scrub = {
-      enable = mkOption {
-        type = types.bool;
+    scrub = mkTimerOptions {
+      unit = "zfs-scrub-targets";
+      enable = {
         default = false;
         description = ''
           Whether to scrub the targets' pools on a timer (zfs-scrub-targets.timer): `zfsrep scrub
@@ -278,11 +286,9 @@ in
           {option}`services.zfs.autoScrub`.)
         '';
       };
-      onCalendar = mkOption {
-        type = types.str;
-        default = "monthly";
-        description = "When zfs-scrub-targets runs (systemd.time(7) OnCalendar=).";
-      };
+      onCalendar = "monthly";
+    }
+    // {
       targets = mkOption {
         type = types.listOf types.str;
         default = lib.attrNames (cfg.settings.targets or { });
