@@ -13,6 +13,8 @@ import shlex
 import pytest
 import tomli_w
 
+from tests.integration.interrupt import run_zfsrep_and_kill
+
 pytestmark = pytest.mark.lab
 
 CONFIG = "/etc/zfsrep/config.toml"
@@ -135,28 +137,13 @@ def token_offset(lab, token):
     return int(m.group(1), 0) if m else None
 
 
-def kill_after(lab, pattern, seconds, *, timeout=300):
-    """In source: wait for a process matching ``pattern`` to run for ``seconds``, SIGKILL it."""
-    return f"""
-end=$(( $(date +%s) + {timeout} ))
-until pgrep -f {shlex.quote(pattern)} >/dev/null; do
-    [ $(date +%s) -lt $end ] || exit 7; sleep 0.1
-done
-sleep {seconds}
-pkill -KILL -f {shlex.quote(pattern)}
-"""
-
-
-def replicate_and_kill(lab, pattern, seconds):
-    """Run replicate in source while a watcher kills ``pattern`` mid-stream; the run's result."""
-    script = ("(" + kill_after(lab, pattern, seconds) + ") &\nwatcher=$!\n"
-              "zfsrep replicate --json > /tmp/rep.json 2> /tmp/rep.err; echo $? > /tmp/rep.rc\n"
-              "wait $watcher; echo $? > /tmp/watch.rc\n")
-    lab.ssh("source", ["sh", "-c", script], timeout=900)
-    rc = int(lab.ssh("source", "cat /tmp/rep.rc").stdout)
-    watcher = int(lab.ssh("source", "cat /tmp/watch.rc").stdout)
-    data = json.loads(lab.ssh("source", "cat /tmp/rep.json").stdout)
-    return rc, data, watcher
+def replicate_and_kill(lab, pattern, receiving, at_least):
+    """`zfsrep replicate --json` in source, SIGKILLing ``pattern`` there once target's
+    ``receiving`` dataset holds ``at_least`` bytes; (exit code, JSON, whether it killed)."""
+    proc, killed = run_zfsrep_and_kill(lab, ["replicate", "--json"], pattern=pattern,
+                                       watch=("target", receiving), at_least=at_least)
+    data = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return proc.returncode, data, killed
 
 
 # --- tests -----------------------------------------------------------------------------------------
@@ -257,7 +244,7 @@ def test_two_datasets_one_recursive_with_children_and_names_with_spaces(clean_la
 def test_killed_transfer_resumes_from_token_at_three_points(clean_lab):
     lab = clean_lab
     lab.ssh("source", "zfs create -o compression=off tank/big")
-    write_config(lab, ["tank/big"])
+    write_config(lab, ["tank/big"], target={"rate_limit": "10M"})  # time to watch the progress
     lab.ssh("source", "for i in 1 2 3 4; do head -c 50000000 /dev/urandom > /tank/big/blob$i; done")
     snap(lab, "tank/big@s1")
     full = item(replicate_ok(lab, "--dry-run"), "tank/big")["details"]["estimated_bytes"]
@@ -265,9 +252,10 @@ def test_killed_transfer_resumes_from_token_at_three_points(clean_lab):
 
     target_ds = f"{PARENT}/tank/big"
     offsets = []
-    for pattern in (SEND_PATTERN, SEND_PATTERN, SSH_PATTERN):
-        rc, data, watcher = replicate_and_kill(lab, pattern, 4)
-        assert watcher == 0, f"the watcher did not kill {pattern!r} (exit {watcher})"
+    for pattern, at_least in ((SEND_PATTERN, 30_000_000), (SEND_PATTERN, 80_000_000),
+                              (SSH_PATTERN, 130_000_000)):
+        rc, data, killed = replicate_and_kill(lab, pattern, target_ds, at_least)
+        assert killed, f"nothing matched {pattern!r} once {at_least} bytes had arrived"
         assert rc == 1 and item(data, "tank/big")["status"] == "failed", data
         error = item(data, "tank/big")["error"]
         assert "tank/big" in error and "target" in error and "rerun" in error
@@ -294,8 +282,8 @@ def test_stale_token_is_aborted_and_replication_recovers(clean_lab):
     replicate_ok(lab)
     lab.ssh("source", "head -c 40000000 /dev/urandom > /tank/data/big")
     snap(lab, "tank/data@s2")
-    rc, data, watcher = replicate_and_kill(lab, SEND_PATTERN, 3)
-    assert watcher == 0 and rc == 1
+    rc, data, killed = replicate_and_kill(lab, SEND_PATTERN, f"{PARENT}/tank/data/%recv", 4_000_000)
+    assert killed and rc == 1
     assert token_of(lab, f"{PARENT}/tank/data")
     # the snapshot the token continues disappears from the source (its hold released first:
     # the hold is exactly what normally prevents this)
@@ -367,10 +355,11 @@ def test_prune_race_never_destroys_the_held_base(clean_lab):
 
 
 def two_runs_at_once(lab):
-    """Start replicate (a), and 1.5 s later a second one (b); both exit codes as "a=N b=N"."""
-    return lab.ssh("source", ["sh", "-c", """
+    """Start replicate (a), and once it is sending a second one (b); both exit codes as
+    "a=N b=N". (Starting b after a fixed delay raced a's start-up on a loaded machine.)"""
+    return lab.ssh("source", ["sh", "-c", f"""
 zfsrep replicate --json > /tmp/a.json 2>/tmp/a.err & a=$!
-sleep 1.5
+n=0; until pgrep -f {shlex.quote(SEND_PATTERN)} >/dev/null || [ $n -ge 3000 ]; do n=$((n+1)); sleep 0.1; done
 zfsrep replicate --json > /tmp/b.json 2>/tmp/b.err; echo "b=$?"
 wait $a; echo "a=$?"
 """], timeout=900).stdout
@@ -380,7 +369,7 @@ def test_concurrent_runs_wait_or_exit_clearly(clean_lab):
     lab = clean_lab
     lab.ssh("source", "zfs create -o compression=off tank/data")
     write_config(lab, ["tank/data"], target={"rate_limit": "2M", "lock_timeout": "3s"})
-    lab.ssh("source", "head -c 16000000 /dev/urandom > /tank/data/big")
+    lab.ssh("source", "head -c 30000000 /dev/urandom > /tank/data/big")  # 15 s at 2M
     snap(lab, "tank/data@s1")
     # two runs at once: the second gives up after lock_timeout with a clear message
     out = two_runs_at_once(lab)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 
 import pytest
 import tomli_w
+
+from tests.integration.interrupt import run_zfsrep_and_kill
 
 from tests.lab.lab import pool_create_cmd
 
@@ -145,20 +146,12 @@ def token_bytes(lab, dataset):
     return int(m.group(1), 0)
 
 
-def restore_and_kill(lab, pattern, seconds, *args):
-    """`zfsrep restore --json ARGS` in source while a watcher SIGKILLs ``pattern`` once it has run
-    ``seconds``; (exit code, JSON, the watcher's exit code: 0 = it killed)."""
-    watcher = f"""
-end=$(( $(date +%s) + 300 ))
-until pgrep -f {shlex.quote(pattern)} >/dev/null; do [ $(date +%s) -lt $end ] || exit 7; sleep 0.1; done
-sleep {seconds}
-pkill -KILL -f {shlex.quote(pattern)}
-"""
-    script = (f"({watcher}) &\nw=$!\nzfsrep restore --json {shlex.join(args)} > /tmp/restore.json "
-              "2>/dev/null; echo $? > /tmp/restore.rc\nwait $w; echo $? > /tmp/watch.rc\n")
-    lab.ssh("source", ["sh", "-c", script], timeout=900)
-    rc, watched = (int(lab.ssh("source", f"cat /tmp/{f}.rc").stdout) for f in ("restore", "watch"))
-    return rc, json.loads(lab.ssh("source", "cat /tmp/restore.json").stdout), watched
+def restore_and_kill(lab, pattern, at_least, *args):
+    """`zfsrep restore --json ARGS` in source, SIGKILLing ``pattern`` once the restored copy
+    ``tank/back`` holds ``at_least`` bytes; (exit code, JSON, whether it killed)."""
+    proc, killed = run_zfsrep_and_kill(lab, ["restore", "--json", *args], pattern=pattern,
+                                       watch=("source", "tank/back"), at_least=at_least)
+    return proc.returncode, json.loads(proc.stdout), killed
 
 
 TXG_TIMEOUT = "/sys/module/zfs/parameters/zfs_txg_timeout"
@@ -179,9 +172,10 @@ def test_interrupted_restore_resumes(clean_lab):
     try:
         args = ("tank/data", "--target", "backup", "--to", "tank/back")
         offsets = []
-        for pattern in ("^zfs receive -u -s tank/back", "^ssh .*zfs send"):
-            rc, data, watched = restore_and_kill(lab, pattern, 1.5, *args)
-            assert watched == 0, f"the watcher did not kill {pattern!r} (exit {watched}): stream too quick? {data}"
+        for pattern, at_least in (("^zfs receive -u -s tank/back", 10_000_000),
+                                  ("^ssh .*zfs send", 30_000_000)):
+            rc, data, killed = restore_and_kill(lab, pattern, at_least, *args)
+            assert killed, f"nothing matched {pattern!r} once {at_least} bytes had arrived: {data}"
             (item,) = data["items"]
             assert rc == 1 and item["status"] == "failed" and "rerun the same command" in item["error"], data
             offsets.append(token_bytes(lab, "tank/back"))
