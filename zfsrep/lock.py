@@ -72,3 +72,56 @@ def target_lock(lock_dir: str | Path, target: str, timeout: float, *, verb: str 
         yield path
     finally:
         os.close(fd)  # releases the flock
+
+
+def held_by_this_process(path: Path) -> bool:
+    """Whether this process already holds the lock on ``path`` (through another open file): it
+    is taken and the pid written in it is ours — no other live process can have our pid."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _holder(fd) == str(os.getpid())
+    finally:
+        os.close(fd)  # drops the shared lock if we got it
+    return False
+
+
+@contextmanager
+def teardown_lock(lock_dir: str | Path, target: str, timeout: float, *, warnings: list[str],
+                  poll: float = 0.2) -> Iterator[Path]:
+    """The target's lock for `zfsrep teardown`: the one replicate, verify, scrub, restore and
+    rollback take (`target_lock`), so an on-demand target is not put to rest under one of them.
+    Waits up to ``timeout``, then LockError: the target is left up. Already held by this process
+    (verify tearing down what it warmed up): taken as it is. A lock file that cannot be opened is
+    a warning and teardown goes on unlocked: anything else using the target would need it too."""
+    path = lock_path(lock_dir, target)
+    if held_by_this_process(path):
+        yield path
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    except OSError as e:
+        warnings.append(f"target {target}: torn down without its lock: cannot open {path}: {e.strerror}; "
+                        "set lock_dir to a directory this user can write")
+        yield path
+        return
+    lock = target_lock(lock_dir, target, timeout, poll=poll)
+    try:
+        lock.__enter__()
+    except LockError:
+        holder = path.read_text().split()[:1] if path.exists() else []
+        who = f" (pid {holder[0]})" if holder else ""
+        raise LockError(
+            f"target {target}: not torn down: another zfsrep run{who} (a replicate, verify, scrub, restore or "
+            f"rollback of it) still holds {path} after {timeout:.0f} s; the target is left up: run "
+            f"`zfsrep teardown --target {target}` once that run has finished"
+        ) from None
+    try:
+        yield path
+    finally:
+        lock.__exit__(None, None, None)

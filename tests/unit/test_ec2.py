@@ -117,6 +117,7 @@ def fake_ssh(tmp_path, monkeypatch):
 def make_config(tmp_path: Path, moto_url: str, warmup_lines: str, target_lines: str = ""):
     text = f"""
 state_dir = "{tmp_path / 'state'}"
+lock_dir = "{tmp_path / 'lock'}"
 [targets.offsite]
 dataset = "backup/hosts/web1"
 known_hosts = "{tmp_path / 'known_hosts'}"
@@ -470,6 +471,7 @@ def test_cli_json_and_exit_codes(aws, moto_url, fake_ssh, tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(f'''
 state_dir = "{tmp_path / 'state'}"
+lock_dir = "{tmp_path / 'lock'}"
 [targets.offsite]
 dataset = "backup/hosts/web1"
 [targets.offsite.warmup]

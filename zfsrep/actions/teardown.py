@@ -3,14 +3,23 @@ the instance per ``after`` (terminate only what zfsrep launched), detach the vol
 configured, or run the command type's ``teardown_command``. Idempotent and safe after a failed
 warmup or replicate (it is meant for ``ExecStopPost``). Reports each instance's up-time.
 
+Each target is torn down under its lock (`zfsrep.lock.teardown_lock`, the one replicate, verify,
+scrub, restore and rollback hold), so a run still using an on-demand target is not left without
+it. As an ``ExecStopPost`` teardown runs after its own unit's run has let go of the lock; another
+unit may still hold it: teardown waits up to the target's ``lock_timeout``, at most
+`TEARDOWN_LOCK_WAIT` (systemd's stop timeout, ``TimeoutStopSec=``, is 90 s by default), then
+fails for that target, leaving it up.
+
 `reap`: stop/terminate instances tagged for a configured target that have run longer than its
-``max_uptime`` (a safety net for crashes).
+``max_uptime`` (a safety net for crashes; it takes no lock, so a run hung past max_uptime cannot
+keep an instance alive).
 """
 
 from __future__ import annotations
 
 import shlex
 import socket
+from contextlib import nullcontext
 
 from zfsrep.actions.ondemand import export_pool, run_local_command, target_item, warmup_targets
 from zfsrep.actions.warmup import Clocks, _current_instance, load_record, save_record
@@ -21,10 +30,12 @@ from zfsrep.core.warmup_plan import (
     GONE, RUNNING, STOPPED, TAG_TARGET, Step, plan_reap, plan_teardown,
 )
 from zfsrep.errors import ZfsrepError
+from zfsrep.lock import teardown_lock
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import DOWN, UP, WarmupRecord
 
 SSH_CONNECT_TIMEOUT = 60.0
+TEARDOWN_LOCK_WAIT = 60.0  # at most, for another run to let go of the target's lock
 
 
 def run(
@@ -36,13 +47,15 @@ def run(
     for target in warmup_targets(config, targets):
         started = clocks.clock()
         warnings: list[str] = []
+        wait = min(target.lock_timeout, TEARDOWN_LOCK_WAIT)
         try:
-            if isinstance(target.warmup, Ec2Warmup):
-                item = _down_ec2(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
-                                 warnings=warnings)
-            else:
-                item = _down_command(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
+            with nullcontext() if dry_run else teardown_lock(config.lock_dir, target.name, wait, warnings=warnings):
+                if isinstance(target.warmup, Ec2Warmup):
+                    item = _down_ec2(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
                                      warnings=warnings)
+                else:
+                    item = _down_command(config, target, target.warmup, now=now, dry_run=dry_run, clocks=clocks,
+                                         warnings=warnings)
         except ZfsrepError as e:
             item = ItemResult(dataset=target.dataset, target=target.name, status=FAILED, error=str(e))
         if warnings:
