@@ -1,7 +1,8 @@
 """`zfsrep snapshot` on real OpenZFS in the `source` VM: exact snapshot sets after runs at
 advancing simulated times (hidden `--now`), manual and held snapshots surviving pruning, names
-with spaces and a child starting with a dash, one `zfs snapshot` per pool (counted in
-`zpool history`), --dry-run changing nothing, --json and exit codes."""
+with spaces and a child starting with a dash, one `zfs snapshot` per pool and one recursive
+`zfs destroy` per uniformly pruned subtree (counted in `zpool history`), never reaching a held or
+excluded snapshot, --dry-run changing nothing, --json, exit codes and the per-config run lock."""
 
 from __future__ import annotations
 
@@ -100,8 +101,11 @@ def test_runs_at_advancing_times_create_and_prune_exactly_by_policy(clean_lab):
 
     # last run: one invocation covered both configured roots (-r: every child had the same name)
     assert "zfs snapshot -r tank/data@" in lines[-1] or "zfs snapshot -r tank/home@" in lines[-1]
-    # destroys came as ds@a,b,c batches, one per dataset per run
-    batch = [line for line in history(lab, "tank", "destroy") if "tank/home/a b@" in line][-1]
+    # destroys: the home tree prunes alike, so one `zfs destroy -r tank/home@a,b` per run
+    # (tank/data its own ds@a,b batch); never one per dataset
+    destroys = history(lab, "tank", "destroy")
+    assert not [line for line in destroys if "tank/home/" in line], destroys
+    batch = [line for line in destroys if "zfs destroy -r tank/home@" in line][-1]
     assert f"{Z('2026-01-05T04:10:00Z', 'hourly')}," in batch or f",{Z('2026-01-05T04:10:00Z', 'hourly')}" in batch
 
     # the same time again: nothing to do, nothing changes
@@ -178,3 +182,66 @@ def test_exclude_missing_dataset_and_two_pools(clean_lab):
         assert state["exit_code"] == 3
     finally:
         lab.ssh("source", "zpool destroy second; rm -f /var/tmp/second.img", check=False)
+
+
+MANY = [f"tank/lab/many/c{i:02}" for i in range(30)]
+HOURLY_ONLY = {"frequent": 0, "hourly": 2, "daily": 0, "weekly": 0, "monthly": 0, "yearly": 0}
+
+
+def test_thirty_datasets_prune_with_one_recursive_destroy_never_reaching_held_or_excluded(clean_lab):
+    lab = clean_lab
+    tree = ["tank/lab", "tank/lab/many", *MANY]
+    lab.ssh("source", "set -e; zfs create tank/lab; zfs create tank/lab/skip; zfs create tank/lab/many; "
+                      "for i in $(seq -w 0 29); do zfs create tank/lab/many/c$i; done")
+    write_config(lab, [{"name": "tank/lab", "recursive": True, "exclude": ["tank/lab/skip"],
+                        "retention": HOURLY_ONLY}])
+    at = [f"2026-04-01T{h:02}:05:00Z" for h in range(6)]
+    name = [Z(t, "hourly") for t in at]
+    destroys = len(history(lab, "tank", "destroy"))
+    expected: list[str] = []
+    for hour, now in enumerate(at):
+        code, result, proc = zfsrep_snapshot(lab, now)
+        assert code == 0, proc.stdout + proc.stderr
+        assert "destroyed per dataset instead" not in proc.stderr  # no -r ever failed
+        expected = [*expected, name[hour]][-2:]
+        for ds in tree:
+            want = [name[1], *expected] if ds == "tank/lab/many/c07" and hour >= 3 else expected
+            assert snapshot_names(lab, ds) == want, (now, ds)
+        lines = history(lab, "tank", "destroy")
+        run_lines, destroys = lines[destroys:], len(lines)
+        if hour == 0:
+            # an excluded child holding a snapshot of the same name (e.g. an old `zfs snapshot -r`)
+            lab.ssh("source", ["zfs", "snapshot", f"tank/lab/skip@{name[0]}"])
+        if hour == 1:
+            lab.ssh("source", ["zfs", "hold", "keep", f"tank/lab/many/c07@{name[1]}"])
+        if hour < 2:
+            assert run_lines == []
+        elif hour == 3:
+            # the held name: no -r may reach c07, so its 31 other holders each get their own command
+            assert not [line for line in run_lines if " -r " in line], run_lines
+            assert sorted(line.split(" zfs destroy ", 1)[1] for line in run_lines) == sorted(
+                f"{ds}@{name[1]}" for ds in tree if ds != "tank/lab/many/c07")
+        else:
+            # tank/lab cannot take -r (skip's snapshots are not zfsrep's to know), its subtree can
+            assert sorted(line.split(" zfs destroy ", 1)[1] for line in run_lines) == sorted([
+                f"tank/lab@{name[hour - 2]}", f"-r tank/lab/many@{name[hour - 2]}"]), run_lines
+        items = {i["dataset"]: i for i in result["items"]}
+        assert set(items) == set(tree)
+        gone = [name[hour - 2]] if hour >= 2 else []
+        assert items["tank/lab/many/c29"]["destroyed"] == [f"tank/lab/many/c29@{n}" for n in gone]
+    assert snapshot_names(lab, "tank/lab/skip") == [name[0]]
+    assert items["tank/lab/many/c07"]["destroyed"] == [f"tank/lab/many/c07@{name[3]}"]
+
+    # a second run while another holds the per-config lock fails at once and changes nothing
+    lock = "/run/zfsrep/snapshot-_etc_zfsrep_config.toml.lock"
+    holder = lab.ssh("source", f"mkdir -p /run/zfsrep; setsid flock {lock} sleep 120 </dev/null >/dev/null 2>&1 & "
+                               "echo $!; sleep 1").stdout.strip()
+    try:
+        proc = lab.run_zfsrep(["snapshot", "--now", "2026-04-01T09:05:00Z"], check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        # flock(1) writes no pid: the message names the lock and config (a zfsrep holder adds its pid)
+        assert re.search(rf"another zfsrep snapshot is running( \(pid \d+\))? with config {CONFIG} "
+                         rf"\(lock {re.escape(lock)}\); this run changed nothing", proc.stderr), proc.stderr
+        assert snapshot_names(lab, "tank/lab/many/c00") == expected
+    finally:
+        lab.ssh("source", ["kill", "--", f"-{holder}"], check=False)

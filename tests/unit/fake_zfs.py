@@ -114,6 +114,18 @@ class FakeZfs(Runner):
         opts, (arg,) = _options(args, set())
         ds, _, joined = arg.partition("@")
         wanted = joined.split(",")
+        if "-r" in opts:  # like ZFS: each name wherever it exists below ds, all-or-nothing
+            if ds not in self.datasets:
+                return 1, "", f"cannot open '{ds}': dataset does not exist\n"
+            hit = [s for s in self.snaps if is_descendant(s.dataset, ds) and s.name in wanted]
+            if not hit:
+                return 1, "", "could not find any snapshots to destroy; check snapshot names.\n"
+            busy = next((s for s in hit if s.userrefs), None)
+            if busy:
+                return 1, "", f"cannot destroy snapshot {busy.full_name}: dataset is busy\n"
+            if "-n" not in opts:
+                self.snaps = [s for s in self.snaps if s not in hit]
+            return 0, "", ""
         index = {s.name: s for s in self.snaps if s.dataset == ds}
         for name in wanted:
             if name not in index:

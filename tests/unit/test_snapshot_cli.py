@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ T0_EPOCH = 1795320420  # T0 as epoch seconds
 
 def config(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(f'state_dir = "{tmp_path / "state"}"\n' + body)
+    path.write_text(f'state_dir = "{tmp_path / "state"}"\nlock_dir = "{tmp_path / "lock"}"\n' + body)
     return path
 
 
@@ -99,9 +102,16 @@ def test_advancing_time_prunes_by_retention_and_spares_manual_and_held(tmp_path,
         format_name(["hourly"], T0_EPOCH + 3 * 3600),
         format_name(["hourly"], T0_EPOCH + 4 * 3600),
     ]
-    # destroys come in ds@a,b,c batches, one command per dataset per run
-    for cmd in fake.zfs_commands("destroy"):
-        assert len(cmd) == 3 and "@" in cmd[2]
+    # the tank/home tree prunes alike: one `zfs destroy -r tank/home@...` per run; data/db (held
+    # snapshot, manual one) in its own ds@a,b,c batch
+    home = [format_name(["hourly"], T0_EPOCH + 3600 * h) for h in (3, 4)]
+    for ds in ("tank/home", "tank/home/a b", "tank/home/-c"):
+        assert fake.names(ds) == [format_name(["hourly", "daily"], T0_EPOCH), *home]
+    assert fake.zfs_commands("destroy") == [
+        ["zfs", "destroy", "-r", f"tank/home@{format_name(['hourly'], T0_EPOCH + 3600)}"],
+        ["zfs", "destroy", "-r", f"tank/home@{format_name(['hourly'], T0_EPOCH + 2 * 3600)}"],
+        ["zfs", "destroy", f"data/db@{format_name(['hourly'], T0_EPOCH + 2 * 3600)}"],
+    ]
 
 
 def test_dry_run_changes_nothing_and_shows_plan_and_space(tmp_path, fake):
@@ -174,3 +184,120 @@ def test_human_output_summarises_idle_datasets(tmp_path, fake):
     out = run(cfg, "--now", T0)
     assert out.exit_code == 0
     assert out.output == "4 dataset(s): nothing due\ncreated 0, destroyed 0\n"
+
+
+def hourly(hour: int) -> str:
+    return format_name(["hourly"], T0_EPOCH + 3600 * hour)
+
+
+def three_runs(cfg: Path, fake) -> None:
+    """Hours 0..2: tank/home's tree has the daily and hourly 1, 2; hour 3 will prune hourly 1."""
+    for hour in range(3):
+        assert run(cfg, "--now", str(T0_EPOCH + 3600 * hour)).exit_code == 0
+    fake.commands.clear()
+
+
+def test_held_snapshot_in_one_child_keeps_r_away_from_that_name_only(tmp_path, fake):
+    cfg = config(tmp_path, BODY)
+    three_runs(cfg, fake)
+    fake.run(["zfs", "hold", "keep", f"tank/home/-c@{hourly(1)}"])
+    fake.commands.clear()
+    out = run(cfg, "--now", str(T0_EPOCH + 3 * 3600), "--json")
+    assert out.exit_code == 0, out.output
+    assert fake.zfs_commands("destroy") == [
+        ["zfs", "destroy", f"tank/home@{hourly(1)}"],
+        ["zfs", "destroy", f"tank/home/a b@{hourly(1)}"],
+        ["zfs", "destroy", f"data/db@{hourly(1)}"],
+    ]
+    daily = format_name(["hourly", "daily"], T0_EPOCH)
+    assert fake.names("tank/home/-c") == [daily, hourly(1), hourly(2), hourly(3)]
+    assert fake.names("tank/home/a b") == [daily, hourly(2), hourly(3)]
+
+
+def test_failed_recursive_destroy_is_retried_per_dataset_and_only_the_bad_one_fails(tmp_path, fake, monkeypatch):
+    cfg = config(tmp_path, BODY)
+    three_runs(cfg, fake)
+    real_run = fake.run
+
+    def hold_after_listing(argv, **kw):  # someone holds a snapshot between listing and destroy
+        if argv[:3] == ["zfs", "destroy", "-r"] and not fake.tags:
+            real_run(["zfs", "hold", "backup", f"tank/home/a b@{hourly(1)}"])
+        return real_run(argv, **kw)
+    monkeypatch.setattr(fake, "run", hold_after_listing)
+    out = run(cfg, "--now", str(T0_EPOCH + 3 * 3600), "--json")
+    assert out.exit_code == 3, out.output
+    assert "zfs destroy -r tank/home@... on" in out.stderr and "destroyed per dataset instead" in out.stderr
+    items = {i["dataset"]: i for i in json.loads(out.stdout)["items"]}
+    bad = items["tank/home/a b"]
+    assert bad["status"] == "failed" and bad["destroyed"] == []
+    assert f"cannot destroy snapshot tank/home/a b@{hourly(1)}: dataset is busy" in bad["error"]
+    assert "zfs holds" in bad["error"]
+    for ds in ("tank/home", "tank/home/-c", "data/db"):
+        assert items[ds]["status"] == "ok" and items[ds]["destroyed"] == [f"{ds}@{hourly(1)}"], ds
+    assert "failed" in items["tank/home/-c"]["details"]["destroy_retried"]
+    assert [c[2:] for c in fake.zfs_commands("destroy")] == [
+        ["-r", f"tank/home@{hourly(1)}"],
+        [f"tank/home@{hourly(1)}"], [f"tank/home/a b@{hourly(1)}"], [f"tank/home/-c@{hourly(1)}"],
+        [f"data/db@{hourly(1)}"],
+    ]
+    assert hourly(1) in fake.names("tank/home/a b") and hourly(1) not in fake.names("tank/home/-c")
+
+
+def test_dry_run_lists_grouped_destroy_commands_and_per_dataset_lists(tmp_path, fake):
+    cfg = config(tmp_path, BODY)
+    three_runs(cfg, fake)
+    out = run(cfg, "--now", str(T0_EPOCH + 3 * 3600), "--dry-run")
+    assert out.exit_code == 0, out.output
+    assert f"\n  zfs destroy -r tank/home@{hourly(1)}\n" in out.output
+    assert f"\n  zfs destroy data/db@{hourly(1)}\n" in out.output
+    assert f"tank/home/-c: create {hourly(3)}; destroy 1: {hourly(1)}" in out.output
+    data = json.loads(run(cfg, "--now", str(T0_EPOCH + 3 * 3600), "--dry-run", "--json").output)
+    child = next(i for i in data["items"] if i["dataset"] == "tank/home/-c")
+    assert child["destroyed"] == [f"tank/home/-c@{hourly(1)}"]
+    assert child["details"]["destroy_commands"] == [["zfs", "destroy", "-r", f"tank/home@{hourly(1)}"]]
+    assert fake.zfs_commands("destroy") == []
+
+
+def test_excluded_child_with_a_same_named_snapshot_is_never_reached(tmp_path, fake):
+    fake.add("tank/home/cache")
+    cfg = config(tmp_path, BODY.replace("recursive = true", 'recursive = true\nexclude = ["tank/home/cache"]'))
+    for hour in range(4):
+        if hour == 1:
+            fake.add_snapshot(f"tank/home/cache@{hourly(1)}")  # e.g. an old `zfs snapshot -r` by hand
+        assert run(cfg, "--now", str(T0_EPOCH + 3600 * hour)).exit_code == 0
+    assert fake.names("tank/home/cache") == [hourly(1)]
+    assert hourly(1) not in fake.names("tank/home/-c")
+    assert not any("-r" in c for c in fake.zfs_commands("destroy"))
+
+
+LOCK_HOLDER = """
+import sys, time
+from zfsrep.lock import config_lock
+with config_lock(sys.argv[1], "snapshot", sys.argv[2]):
+    print("locked", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_overlapping_run_fails_fast_naming_the_running_one_and_changes_nothing(tmp_path, fake):
+    cfg = config(tmp_path, BODY)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / "lock"), str(cfg)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        out = run(cfg, "--now", T0)
+        assert out.exit_code == 1
+        assert time.monotonic() - start < 5  # at once, not after a wait
+        assert f"another zfsrep snapshot is running (pid {holder.pid}) with config {cfg}" in out.output
+        assert fake.commands == [] and fake.snaps == []
+        assert not (tmp_path / "state" / "last-snapshot.json").exists()  # the running one records its run
+        assert run(cfg, "--now", T0, "--dry-run").exit_code == 0  # a dry run needs no lock
+        other = tmp_path / "other.toml"
+        other.write_text(cfg.read_text())  # same lock_dir, another file: another lock
+        assert run(other, "--now", T0).exit_code == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    out = run(cfg, "--now", str(T0_EPOCH + 3600))
+    assert out.exit_code == 0 and "data/db: created " + hourly(1) in out.output

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from zfsrep.config.model import DatasetConfig, Retention
 from zfsrep.core.names import format_name, parse_name
 from zfsrep.core.snapshot import Snapshot
-from zfsrep.core.snapshot_plan import managed_datasets, plan_snapshots, pool_creates
+from zfsrep.core.snapshot_plan import (
+    destroy_commands,
+    managed_datasets,
+    plan_snapshots,
+    pool_creates,
+)
 
 NOW = datetime(2026, 11, 22, 4, 7, tzinfo=UTC).timestamp()
 HOURLY = Retention(frequent=0, hourly=2, daily=0, weekly=0, monthly=0, yearly=0)
@@ -121,3 +126,47 @@ def test_applying_the_plan_then_planning_again_at_the_same_now_does_nothing(hour
         assert parse_name(dp.create).time == int(NOW)
     again = plan_snapshots(entries, ["tank/a"], {"tank/a": after}, NOW)
     assert again.creates == [] and again.datasets[0].destroy == ()
+
+
+def _hourly_tree(tree, hours):
+    """Every dataset of ``tree`` with the same hourly snapshots (as `zfs snapshot -r` made them)."""
+    names = [format_name(["hourly"], NOW - 3600 * h) for h in hours]
+    return names, {d: [snap(d, n, 10 + i, guid=1000 * i + j) for i, n in enumerate(names)]
+                   for j, d in enumerate(tree)}
+
+
+def test_uniform_prune_is_one_recursive_destroy_and_held_or_protected_names_are_not():
+    tree = ["tank/h", "tank/h/a", "tank/h/b", "tank/h/b/c"]
+    names, existing = _hourly_tree(tree, (6, 5, 4, 3))
+    entries = [DatasetConfig("tank/h", recursive=True, retention=HOURLY)]
+    plan = plan_snapshots(entries, tree, existing, NOW)
+    assert [(c.root, c.names, c.recursive) for c in plan.destroys] == [("tank/h", tuple(names[:3]), True)]
+    assert set(plan.destroys[0].datasets) == set(tree)
+
+    held = dict(existing, **{"tank/h/b": [snap("tank/h/b", names[0], 10, refs=1), *existing["tank/h/b"][1:]]})
+    base = existing["tank/h/a"][1].guid  # a replication base of tank/h/a
+    plan = plan_snapshots(entries, tree, held, NOW, protected={base})
+    assert [(c.root, c.names, c.recursive) for c in plan.destroys] == [
+        ("tank/h", (names[2],), True),
+        ("tank/h", (names[0], names[1]), False),
+        ("tank/h/a", (names[0],), False),
+        ("tank/h/b", (names[1],), True),  # reaches tank/h/b/c; tank/h/b's own names[0] is held
+        ("tank/h/b/c", (names[0],), False),
+    ]
+
+
+def test_skipped_dataset_prunes_nothing_and_blocks_r_over_it():
+    tree = ["tank/h", "tank/h/a"]
+    names, existing = _hourly_tree(tree, (6, 5, 4))
+    plan = plan_snapshots([DatasetConfig("tank/h", recursive=True, retention=HOURLY)], tree, existing, NOW)
+    assert [(c.root, c.recursive) for c in plan.destroys] == [("tank/h", True)]
+    again = destroy_commands(plan, tree, existing, skip={"tank/h/a"})  # its new snapshot failed
+    assert [(c.root, c.names, c.recursive) for c in again] == [("tank/h", tuple(names[:2]), False)]
+
+
+def test_excluded_child_is_unknown_so_its_parent_is_never_a_recursive_root():
+    tree = ["tank/h", "tank/h/a", "tank/h/tmp"]
+    _, existing = _hourly_tree(["tank/h", "tank/h/a"], (6, 5, 4))
+    entries = [DatasetConfig("tank/h", recursive=True, exclude=("tank/h/tmp",), retention=HOURLY)]
+    plan = plan_snapshots(entries, tree, existing, NOW)
+    assert [(c.root, c.recursive) for c in plan.destroys] == [("tank/h", False), ("tank/h/a", False)]

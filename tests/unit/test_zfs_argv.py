@@ -45,6 +45,14 @@ def test_destroy_one_batch_comma_joined():
     assert za.destroy_batches("tank/a", []) == []
 
 
+def test_destroy_recursive_batches_put_dash_r_before_the_one_argument():
+    assert za.destroy_batches("tank/-x", ["s1", "s2"], recursive=True) == [["zfs", "destroy", "-r", "tank/-x@s1,s2"]]
+    assert za.destroy_batches("tank/a", ["s1", "s2"], recursive=True, max_chars=10) == [
+        ["zfs", "destroy", "-r", "tank/a@s1"], ["zfs", "destroy", "-r", "tank/a@s2"]]
+    assert za.destroy_batches("tank/a", ["s1"], recursive=True, dry_run=True) == [
+        ["zfs", "destroy", "-r", "-n", "-v", "-p", "tank/a@s1"]]
+
+
 @pytest.mark.parametrize("bad", ["", "a,b", "a@b"])
 def test_destroy_rejects_names_that_would_change_meaning(bad):
     with pytest.raises(ValueError):

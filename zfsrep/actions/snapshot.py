@@ -1,33 +1,50 @@
 """`zfsrep snapshot`: take the due snapshots (one atomic `zfs snapshot` per pool) and prune by
-retention (`zfs destroy ds@a,b,c` batches). Planning is `zfsrep.core.snapshot_plan`; this module
-lists, applies and reports. A failure in one pool or dataset leaves the others done (exit 3)."""
+retention (`zfs destroy -r root@a,b,c` over subtrees that prune alike, `ds@a,b,c` batches
+elsewhere: `zfsrep.core.destroy_groups`). Planning is `zfsrep.core.snapshot_plan`; this module
+lists, applies and reports. A failure in one pool or dataset leaves the others done (exit 3); a
+failed `-r` destroy is retried per dataset, so one bad dataset does not block the rest.
+One run per config at a time (`<lock_dir>/snapshot-<config>.lock`); a dry run takes no lock."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from zfsrep.config.model import Config
+from zfsrep.core.destroy_groups import DestroyCommand
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.snapshot import Snapshot, pool_of
 from zfsrep.core.snapshot_plan import (
     DatasetPlan,
     PoolCreate,
     SnapshotPlan,
+    destroy_commands,
     managed_datasets,
     plan_snapshots,
 )
 from zfsrep.errors import CommandError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.lock import config_lock
 from zfsrep.state import read_replication
 from zfsrep.zfs import DestroyError, ZfsClient, by_pool
+from zfsrep.zfs.argv import destroy_batches
 from zfsrep.zfs.argv import snapshot as snapshot_argv
 
 VERB = "snapshot"
+log = logging.getLogger(__name__)
 
 
 def run(config: Config, *, now: float, dry_run: bool = False, runner: Runner | None = None) -> RunResult:
+    """Raises LockError (exit 1) when another `zfsrep snapshot` with this config is running."""
+    if dry_run:
+        return _run(config, now=now, dry_run=True, runner=runner)
+    with config_lock(config.lock_dir, VERB, config.path):
+        return _run(config, now=now, dry_run=False, runner=runner)
+
+
+def _run(config: Config, *, now: float, dry_run: bool, runner: Runner | None) -> RunResult:
     runner = runner or Runner()
     client = ZfsClient(runner)
     where = runner.host or socket.gethostname()
@@ -50,7 +67,7 @@ def run(config: Config, *, now: float, dry_run: bool = False, runner: Runner | N
             items[entry.name] = ItemResult(dataset=entry.name, status=FAILED, error=failed_pools[pool])
 
     if not dry_run:
-        _apply(client, plan, items, where)
+        _apply(client, plan, items, where, listed, snapshots)
     result.items = list(items.values())
     result.finished_at = float(now) + (time.monotonic() - clock)
     return result
@@ -110,9 +127,16 @@ def _item(dp: DatasetPlan, plan: SnapshotPlan, dry_run: bool, where: str, path: 
     if dry_run:
         item.created = [f"{dp.dataset}@{dp.create}"] if dp.create else []
         item.destroyed = [s.full_name for s in dp.destroy]
+        destroys = [argv for c in plan.destroys if dp.dataset in c.datasets for argv in _destroy_argv(c)]
+        if destroys:
+            details["destroy_commands"] = destroys
         if item.created or item.destroyed:
             item.status = PLANNED
     return item
+
+
+def _destroy_argv(command: DestroyCommand) -> list[list[str]]:
+    return destroy_batches(command.root, command.names, recursive=command.recursive)
 
 
 def _command_for(dataset: str, creates: Sequence[PoolCreate]) -> list[str] | None:
@@ -122,7 +146,8 @@ def _command_for(dataset: str, creates: Sequence[PoolCreate]) -> list[str] | Non
     return None
 
 
-def _apply(client: ZfsClient, plan: SnapshotPlan, items: dict[str, ItemResult], where: str) -> None:
+def _apply(client: ZfsClient, plan: SnapshotPlan, items: dict[str, ItemResult], where: str,
+           listed: Iterable[str], snapshots: dict[str, list[Snapshot]]) -> None:
     failed: set[str] = set()
     for create in plan.creates:
         try:
@@ -138,20 +163,59 @@ def _apply(client: ZfsClient, plan: SnapshotPlan, items: dict[str, ItemResult], 
             dp = plan.for_dataset(dataset)
             items[dataset].created = [f"{dataset}@{dp.create}"]
             items[dataset].status = OK
+    # no pruning where the new snapshot is missing (retention counted it); such datasets'
+    # snapshots then count as kept, so no -r reaches them
+    commands = destroy_commands(plan, listed, snapshots, skip=failed) if failed else plan.destroys
+    destroyed: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    for command in commands:
+        _destroy(client, command, where, items, destroyed, errors)
     for dp in plan.datasets:
         if dp.error or not dp.destroy or dp.dataset in failed:
-            continue  # no pruning where the new snapshot is missing: retention counted it
-        item = items[dp.dataset]
-        try:
-            done = client.destroy(dp.dataset, [s.name for s in dp.destroy])
-        except DestroyError as e:
-            item.destroyed = [f"{dp.dataset}@{n}" for n in e.destroyed]
-            item.status, item.error = FAILED, (
-                f"zfs destroy on {where} failed: {_detail(e)}; "
-                f"{_destroy_fix(e)}")
             continue
-        item.destroyed = [f"{dp.dataset}@{n}" for n in done]
-        item.status = OK
+        item = items[dp.dataset]
+        item.destroyed = [f"{dp.dataset}@{n}" for n in destroyed.get(dp.dataset, ())]
+        if dp.dataset in errors:
+            item.status, item.error = FAILED, errors[dp.dataset]
+        else:
+            item.status = OK
+
+
+def _destroy(client: ZfsClient, command: DestroyCommand, where: str, items: dict[str, ItemResult],
+             destroyed: dict[str, list[str]], errors: dict[str, str]) -> None:
+    """Run one grouped destroy. A failed `-r` command is all-or-nothing in ZFS: retry each
+    dataset it covered on its own, so only the dataset at fault fails."""
+    try:
+        done = client.destroy(command.root, list(command.names), recursive=command.recursive)
+    except DestroyError as e:
+        done = e.destroyed
+        failure = e
+    else:
+        failure = None
+    for dataset, names in command.targets:
+        destroyed.setdefault(dataset, []).extend(n for n in names if n in done)
+    if failure is None:
+        return
+    if not command.recursive:
+        errors.setdefault(command.root, _destroy_error(failure, where))
+        return
+    grouped = (f"zfs destroy -r {command.root}@... on {where} failed: {_detail(failure)}; "
+               "destroyed per dataset instead")
+    log.warning("%s", grouped)
+    for dataset, names in command.targets:
+        rest = [n for n in names if n not in done]
+        if not rest:
+            continue
+        items[dataset].details["destroy_retried"] = grouped
+        try:
+            destroyed[dataset] += client.destroy(dataset, rest)
+        except DestroyError as e:
+            destroyed[dataset] += e.destroyed
+            errors.setdefault(dataset, _destroy_error(e, where))
+
+
+def _destroy_error(e: DestroyError, where: str) -> str:
+    return f"zfs destroy on {where} failed: {_detail(e)}; {_destroy_fix(e)}"
 
 
 def _detail(e: ZfsrepError) -> str:

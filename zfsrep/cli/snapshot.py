@@ -66,10 +66,9 @@ def render(result: RunResult) -> str:
     stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if result.dry_run:
         lines.append(f"plan on {result.host} at {stamp} (dry run: nothing changed)")
-        commands = list(dict.fromkeys(
-            " ".join(_quote(a) for a in i.details["snapshot_command"])
-            for i in result.items if "snapshot_command" in i.details
-        ))
+        argvs = [i.details["snapshot_command"] for i in result.items if "snapshot_command" in i.details]
+        argvs += [argv for i in result.items for argv in i.details.get("destroy_commands", ())]
+        commands = list(dict.fromkeys(" ".join(_quote(a) for a in argv) for argv in argvs))
         lines += [f"  {c}" for c in commands]
     idle = [i for i in result.items if i.status == NOTHING_TO_DO]
     for item in result.items:

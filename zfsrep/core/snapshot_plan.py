@@ -9,6 +9,9 @@
 * What to destroy: `core.retention` over the existing snapshots plus the one being created,
   per dataset; space freed is the sum of ``used`` (a lower bound: space shared by several
   destroyed snapshots is freed too).
+* How to destroy: `core.destroy_groups` — ``zfs destroy -r root@a,b,c`` where a whole subtree
+  prunes those names and nothing in it keeps a snapshot of that name (datasets whose snapshots
+  were not listed, e.g. excluded ones, forbid ``-r`` above them); ``ds@a,b,c`` elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zfsrep.core.destroy_groups import DestroyCommand, group_destroys
 from zfsrep.core.names import format_name
 from zfsrep.core.retention import decide
 from zfsrep.core.schedule import due_labels
@@ -57,6 +61,7 @@ class SnapshotPlan:
     now: int
     datasets: list[DatasetPlan] = field(default_factory=list)
     creates: list[PoolCreate] = field(default_factory=list)
+    destroys: list[DestroyCommand] = field(default_factory=list)  # if every create succeeds
 
     @property
     def freed(self) -> int:
@@ -109,7 +114,23 @@ def plan_snapshots(
     plan.creates = pool_creates(
         {d.dataset: d.create for d in plan.datasets if d.create}, listed
     )
+    plan.destroys = destroy_commands(plan, listed, snapshots)
     return plan
+
+
+def destroy_commands(
+    plan: SnapshotPlan, listed: Iterable[str], snapshots: Mapping[str, Sequence[Snapshot]],
+    *, skip: Collection[str] = (),
+) -> list[DestroyCommand]:
+    """The plan's destroys as few `zfs destroy` commands as is safe. ``snapshots`` must hold
+    every snapshot of each planned dataset (the ones the plan was made from); ``skip`` are
+    datasets that prune nothing this run (their new snapshot is missing): their snapshots
+    count as kept, so no ``-r`` reaches them."""
+    planned = [d for d in plan.datasets if not d.error]
+    destroy = {d.dataset: [s.name for s in d.destroy] for d in planned if d.dataset not in skip}
+    known = {d.dataset: {s.name for s in snapshots.get(d.dataset, ())} | ({d.create} if d.create else set())
+             for d in planned}
+    return group_destroys(destroy, listed, known)
 
 
 def plan_dataset(

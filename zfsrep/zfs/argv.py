@@ -53,13 +53,15 @@ def snapshot(full_names: Sequence[str], *, recursive: bool = False,
     return [*argv, *full_names]
 
 
-def destroy_batches(dataset: str, names: Iterable[str], *, dry_run: bool = False,
+def destroy_batches(dataset: str, names: Iterable[str], *, dry_run: bool = False, recursive: bool = False,
                     max_chars: int = MAX_BATCH_CHARS) -> list[list[str]]:
-    """`zfs destroy ds@a,b,c` commands, each argument under ``max_chars``.
+    """`zfs destroy [-r] ds@a,b,c` commands, each argument under ``max_chars``.
 
+    ``recursive`` adds ``-r``: the names go in ``dataset`` and in every descendant that has
+    them (OpenZFS skips datasets without them), all-or-nothing per command.
     ``dry_run`` adds ``-n -v -p`` (zfs reports what it would reclaim, destroys nothing).
     """
-    flags = ["-n", "-v", "-p"] if dry_run else []
+    flags = (["-r"] if recursive else []) + (["-n", "-v", "-p"] if dry_run else [])
     batches: list[list[str]] = []
     current: list[str] = []
     size = len(dataset) + 1

@@ -118,14 +118,17 @@ class ZfsClient:
             raise ValueError(f"one atomic zfs snapshot spans one pool, got {sorted(pools)}")
         self.runner.run(za.snapshot(list(full_names), recursive=recursive, props=props))
 
-    def destroy(self, dataset: str, names: Sequence[str], *, max_chars: int = za.MAX_BATCH_CHARS) -> list[str]:
-        """Destroy ``dataset@name`` for each name, in `zfs destroy ds@a,b,c` batches.
+    def destroy(self, dataset: str, names: Sequence[str], *, recursive: bool = False,
+                max_chars: int = za.MAX_BATCH_CHARS) -> list[str]:
+        """Destroy ``dataset@name`` for each name, in `zfs destroy ds@a,b,c` batches; with
+        ``recursive`` (`-r`) also in every descendant that has a snapshot of that name (the
+        caller must know that is exactly what it wants: `core.destroy_groups`).
 
         Returns the names destroyed; a failed batch raises DestroyError (with what earlier
-        batches destroyed). ZFS destroys a batch all-or-nothing.
+        batches destroyed). ZFS destroys a batch all-or-nothing, `-r` included.
         """
         done: list[str] = []
-        for argv in za.destroy_batches(dataset, names, max_chars=max_chars):
+        for argv in za.destroy_batches(dataset, names, recursive=recursive, max_chars=max_chars):
             try:
                 self.runner.run(argv)
             except CommandError as e:
