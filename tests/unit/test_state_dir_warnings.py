@@ -17,7 +17,7 @@ from tests.unit.fake_zfs import FakeZfs
 from tests.unit.getting_back_fakes import MoreZfs, connect_to, copy_to, target_zfs
 from tests.unit.test_pool_status import CLEAN
 from zfsrep import state
-from zfsrep.actions import restore, rollback, scrub, snapshot, verify, warmup
+from zfsrep.actions import replicate, restore, rollback, scrub, snapshot, verify, warmup
 from zfsrep.actions.target_access import Session
 from zfsrep.cli import app
 from zfsrep.core.result import OK, ItemResult, RunResult
@@ -240,7 +240,7 @@ def test_teardown_tears_down_and_warns(blocked):
     assert_warned(r, state_file, "teardown")
 
 
-# --- replicate (its own ending in zfsrep/cli/replicate.py) ------------------------------------
+# --- replicate (cli.common.store with its replication history) ------------------------------
 
 
 def test_replicate_keeps_its_exit_code_and_warns(tmp_path):
@@ -252,6 +252,50 @@ def test_replicate_keeps_its_exit_code_and_warns(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "zfsrep", "replicate", "--config", str(path), "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert json.loads(proc.stdout)["exit_code"] == 1
+    data = json.loads(proc.stdout)
+    assert data["exit_code"] == 1
     lines = [line for line in proc.stderr.splitlines() if line.startswith("zfsrep: warning:")]
     assert len(lines) == 1 and f"state_dir {state_file}" in lines[0] and "Traceback" not in proc.stderr
+    assert data["warnings"] == [lines[0].removeprefix("zfsrep: warning: ")]
+
+
+def _replicated(**kwargs):
+    result = RunResult(verb="replicate", started_at=1.0, finished_at=2.0, dry_run=kwargs["dry_run"],
+                       items=[ItemResult(dataset="tank/home", target="offsite", status=OK, sent=["s2"],
+                                         to_snapshot="s2", bytes=4096)])
+    return result
+
+
+def test_replicate_success_warns_with_the_shared_line_and_json_warnings(blocked, monkeypatch):
+    path, state_file = blocked
+    monkeypatch.setattr(replicate, "run", lambda *_a, **k: _replicated(**k))
+    r = invoke("replicate", "-c", str(path), "--json")
+    assert r.exit_code == 0, r.output
+    assert_warned(r, state_file, "replicate")  # the same line (cause, fix, consequence) as every other verb
+    data = json.loads(r.stdout)
+    assert data["status"] == "ok" and data["items"][0]["to_snapshot"] == "s2"
+    assert len(data["warnings"]) == 1 and data["warnings"][0] in r.stderr
+
+    r = invoke("replicate", "-c", str(path))
+    assert r.exit_code == 0 and "tank/home -> offsite: sent 1 snapshot(s)" in r.stdout
+    assert_warned(r, state_file, "replicate")
+
+
+def test_replicate_stores_its_result_and_history_in_a_usable_state_dir(tmp_path, monkeypatch):
+    state_dir = tmp_path / "state"
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(state=state_dir, lock=tmp_path / "lock"))
+    monkeypatch.setattr(replicate, "run", lambda *_a, **k: _replicated(**k))
+    r = invoke("replicate", "-c", str(path), "--json")
+    assert r.exit_code == 0 and "warning" not in r.stderr
+    assert "warnings" not in json.loads(r.stdout)
+    assert state.read_run_result(state_dir, "replicate").items[0].to_snapshot == "s2"
+    assert state.read_replication(state_dir)["offsite"]["tank/home"]["newest_snapshot"] == "s2"
+
+
+def test_replicate_dry_run_neither_stores_nor_warns(blocked, monkeypatch):
+    path, state_file = blocked
+    monkeypatch.setattr(replicate, "run", lambda *_a, **k: _replicated(**k))
+    r = invoke("replicate", "-c", str(path), "--dry-run", "--json")
+    assert r.exit_code == 0 and warning_lines(r.stderr, state_file) == []
+    assert "warnings" not in json.loads(r.stdout)

@@ -18,12 +18,13 @@ from zfsrep.cli.common import (
     guarded,
     load,
     print_json,
+    result_document,
     setup_logging,
+    store,
 )
 from zfsrep.core.durations import format_duration
 from zfsrep.core.sizes import format_bytes
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
-from zfsrep.state import record_replication, write_run_result
 
 DatasetOption = Annotated[
     list[str] | None, typer.Option("--dataset", "-d", help="Only this configured dataset (repeatable).")
@@ -114,15 +115,10 @@ def command(
     finally:
         if meter is not None:
             meter.done()
-    if not dry_run:
-        try:
-            write_run_result(cfg.state_dir, result)
-            record_replication(cfg.state_dir, result)
-        except OSError as e:
-            typer.echo(f"zfsrep: warning: cannot write the result to state_dir {cfg.state_dir}: "
-                       f"{e.strerror}; `zfsrep status` and report-result will not see this run", err=True)
+    # the result and the per-target history; a state dir that cannot be written is a warning
+    warnings = store(cfg.state_dir, result, replication=True)
     if json:
-        print_json(result.to_dict())
+        print_json(result_document(result, warnings))
     else:
         render(result)
     raise typer.Exit(result.exit_code)
