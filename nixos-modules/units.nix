@@ -41,11 +41,13 @@ let
     concatStringsSep
     elem
     filter
+    length
     map
     match
     replaceStrings
     stringLength
     substring
+    toString
     ;
 
   root = user == "root";
@@ -170,6 +172,10 @@ let
     }
     // optionalAttrs (pre != [ ]) { ExecStartPre = pre; }
     // optionalAttrs (post != [ ]) { ExecStopPost = post; }
+    # systemd kills an ExecStopPost= still running after TimeoutStopSec= (90 s by default), which
+    # would leave an on-demand target up: 15 min per teardown (a lock wait of up to 60 s, the pool
+    # export, an EC2 stop and volume detach). TEARDOWN_STOP_MINUTES in zfsrep/systemd.py.
+    // optionalAttrs (warmups != [ ]) { TimeoutStopSec = "${toString (15 * length warmups)}min"; }
     // optionalAttrs (credentials != { }) {
       LoadCredential = map (n: "${n}:${credentials.${n}}") (attrNames credentials);
     }

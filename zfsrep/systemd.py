@@ -37,6 +37,13 @@ REPLICATE_PERMISSIONS = ("send", "hold", "release", "bookmark")
 # Where a unit keeps its credentials for its ExecStopPost steps: <lock_dir>/credentials/<unit>
 # (zfsrep.actions.kept_credentials explains why).
 KEPT_CREDENTIALS_SUBDIR = "credentials"
+# TimeoutStopSec= per on-demand target of a unit. systemd bounds ExecStopPost= by the unit's stop
+# timeout (90 s by default) and kills what is still running: a killed teardown leaves the target
+# up (an EC2 instance running and billed until `teardown --reap`). One teardown may wait 60 s for
+# the target's lock (zfsrep.actions.teardown.TEARDOWN_LOCK_WAIT), 60 s for ssh to export the pool,
+# then for EC2 to stop the instance and detach the volume (minutes); teardowns run one after the
+# other. Each step has its own timeout, so this only bounds a teardown that hangs.
+TEARDOWN_STOP_MINUTES = 15
 
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\;]")
 
@@ -243,6 +250,8 @@ def _service(
     service["ExecStart"] = start if start is not None else zfsrep(verb)
     if post:
         service["ExecStopPost"] = post
+    if warmups:
+        service["TimeoutStopSec"] = f"{TEARDOWN_STOP_MINUTES * len(warmups)}min"
     if inputs.credentials:
         service["LoadCredential"] = [f"{n}:{p}" for n, p in sorted(inputs.credentials.items())]
     service.update(_directories(inputs))

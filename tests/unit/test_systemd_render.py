@@ -112,6 +112,21 @@ def test_units_warmup_and_teardown_wrap_replication_per_target_then_report():
     ]
 
 
+def test_units_with_a_teardown_get_a_stop_timeout_that_outlasts_it():
+    # systemd kills ExecStopPost= after TimeoutStopSec= (90 s by default): a teardown waiting 60 s
+    # for the target's lock, then stopping an EC2 instance, needs more; 15 min per teardown
+    u = units(inputs(verify=True, scrub_targets=("nearby",)))
+    assert u["zfs-replicate"]["service"]["TimeoutStopSec"] == "15min"
+    assert u["zfs-verify"]["service"]["TimeoutStopSec"] == "15min"
+    # no teardown (snapshot; a scrub of an always-on target only): systemd's default stands
+    assert "TimeoutStopSec" not in u["zfs-snapshot"]["service"]
+    assert "TimeoutStopSec" not in u["zfs-scrub-targets"]["service"]
+    two = units(inputs(warmup_targets=("a", "b")))["zfs-replicate"]["service"]
+    assert len([s for s in two["ExecStopPost"] if " teardown " in s]) == 2 and two["TimeoutStopSec"] == "30min"
+    text = unit_files(units(inputs()))["zfs-replicate.service"]
+    assert "\nTimeoutStopSec=15min\n" in text and text.index("ExecStopPost=") < text.index("TimeoutStopSec=")
+
+
 def test_units_without_report_sink_have_no_report_result():
     config = parse_config('[[datasets]]\nname = "tank/a"\n')
     u = units(inputs_from_config(config, exe="/z", config_file="/c.toml"))

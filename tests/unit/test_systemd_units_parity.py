@@ -69,6 +69,16 @@ def test_parity_for_verify_and_scrub_timers(tmp_path):
     assert nix_units(inputs, tmp_path) == ours
 
 
+def test_parity_for_the_stop_timeout_of_units_with_teardowns(tmp_path):
+    inputs = UnitInputs(exe="/usr/bin/zfsrep", config_file="/etc/zfsrep/config.toml", verify=True,
+                        warmup_targets=("cold", "ec2", "nas"), scrub_targets=("cold", "hot"))
+    ours = units(inputs)
+    timeouts = {name: unit["service"].get("TimeoutStopSec") for name, unit in ours.items()}
+    assert timeouts == {"zfs-snapshot": None, "zfs-replicate": "45min", "zfs-verify": "45min",
+                        "zfs-scrub-targets": "15min"}
+    assert nix_units(inputs, tmp_path) == ours
+
+
 words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
 
 
