@@ -3,7 +3,10 @@ that `replicate` learns the address to ssh to and `teardown` knows what to undo 
 much later, as an ``ExecStopPost``, after a crash).
 
 `ssh_host(state_dir, target)` is the one function replicate needs: the target's configured
-``host`` when set, otherwise the address of the instance warmup brought up.
+``host`` when set, otherwise the address of the instance warmup brought up. Writing a record is
+bookkeeping (a state dir that cannot be written is a warning, see `zfsrep.actions.warmup`), but
+an address that is needed and cannot be read fails that target with one line naming the state
+dir and the fix.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from zfsrep.config.model import TargetConfig
-from zfsrep.state import read_json, write_json_atomic
+from zfsrep.errors import ZfsrepError
+from zfsrep.state import problem, read_json, write_json_atomic
 
 # status values
 WARMING = "warming"  # warmup started and has not finished (or crashed)
@@ -69,13 +73,29 @@ def write_record(state_dir: str | Path, record: WarmupRecord) -> None:
 
 
 def target_host(state_dir: str | Path, target: str) -> str | None:
-    """The address warmup brought ``target`` up at, or None if it is not up."""
-    record = read_record(state_dir, target)
+    """The address warmup brought ``target`` up at, or None if it is not up. A record that cannot
+    be read (permission denied, not JSON) is a ZfsrepError: one line naming the state dir and the fix."""
+    try:
+        record = read_record(state_dir, target)
+    except OSError as e:
+        raise ZfsrepError(problem(
+            state_dir, e, doing=f"read the warmup record of target {target}",
+            consequence=f"target {target} has no host configured, so where warmup brought it up is unknown "
+                        f"and it is not reached (or set targets.{target}.host)",
+        )) from None
+    except (ValueError, TypeError) as e:  # not JSON, not UTF-8, or fields missing
+        path = record_path(state_dir, target)
+        raise ZfsrepError(
+            f"target {target}: its warmup record {path} is damaged ({e}); remove it and run "
+            f"`zfsrep warmup --target {target}` again (or set targets.{target}.host)"
+        ) from None
     if record is None or record.status != UP:
         return None
     return record.address
 
 
-def ssh_host(state_dir: str | Path, target: TargetConfig) -> str | None:
-    """Where to ssh for ``target``: its configured host, else the address warmup recorded."""
-    return target.host or target_host(state_dir, target.name)
+def ssh_host(state_dir: str | Path, target: TargetConfig, *, warmed: str | None = None) -> str | None:
+    """Where to ssh for ``target``: its configured host, else ``warmed`` (the address a warmup in
+    this process just reported), else the address warmup recorded in the state dir. Raises
+    ZfsrepError (see `target_host`) only when the record is needed and cannot be read."""
+    return target.host or warmed or target_host(state_dir, target.name)

@@ -233,5 +233,5 @@ def run(config: Config, spec: str, *, target: str, now: float, to: str | None = 
         if on_plan is not None:
             on_plan(prepared.plan)
         result = apply(prepared, t, session, runner=runner, now=now, dry_run=dry_run, mount=mount)
-    result.items[0].details["access"] = session.steps  # now including the teardown
+    session.annotate(result.items[0])  # now including the teardown
     return result

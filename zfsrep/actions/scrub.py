@@ -45,7 +45,7 @@ def run(config: Config, *, now: float, target: str, wait: bool = False, dry_run:
     try:
         with (connect or connector(config, now=now))(t) as session:
             status = _scrub(session.runner, t, pool, wait=wait, item=item)
-        item.details["access"] = session.steps
+        session.annotate(item)
     except ZfsrepError as e:
         item.status, item.error = FAILED, f"target {t.name}: scrub of pool {pool} failed: {e}"
         result.finished_at = float(now) + (time.monotonic() - clock)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from zfsrep.actions.replicate import target_dataset
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
-from zfsrep.core.result import FAILED, OK
+from zfsrep.core.result import FAILED, OK, ItemResult, RunResult
 from zfsrep.core.snapshot import is_descendant
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
@@ -67,21 +67,41 @@ def require_target(config: Config, name: str) -> TargetConfig:
 
 @dataclass
 class Session:
-    """A reachable target: its runner, and what was done to reach it (for the report)."""
+    """A reachable target: its runner, what was done to reach it (for the report) and the
+    warnings of its warmup and teardown (a state dir or lock dir that cannot be written)."""
 
     target: TargetConfig
     runner: Runner
     steps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def annotate(self, item: ItemResult) -> None:
+        """Put on the verb's ``item`` how the target was reached (``details["access"]``) and the
+        warnings of that (``details["warnings"]``, which the CLI prints and adds to --json).
+        After the session has ended, so that its teardown is in both."""
+        item.details["access"] = self.steps
+        if self.warnings:
+            have = item.details.setdefault("warnings", [])
+            have += [w for w in self.warnings if w not in have]
 
 
 Connect = Callable[[TargetConfig], AbstractContextManager[Session]]
 
 
+def _warnings_of(result: RunResult, into: list[str]) -> None:
+    for item in result.items:
+        into += [w for w in item.details.get("warnings", ()) if w not in into]
+
+
 @contextmanager
-def _warm(config: Config, target: TargetConfig, *, now: float, steps: list[str]) -> Iterator[None]:
+def _warm(config: Config, target: TargetConfig, *, now: float, steps: list[str],
+          warnings: list[str]) -> Iterator[str | None]:
+    """Warm ``target`` up, yield the address warmup reported (None if it gave none), and tear it
+    down afterwards if it was not up before. Their warnings go into ``warnings``."""
     from zfsrep.actions import teardown, warmup  # only needed for on-demand targets
 
     up = warmup.run(config, now=now, targets=[target.name])
+    _warnings_of(up, warnings)
     item = up.items[0] if up.items else None
     if item is None or item.status == FAILED:
         raise ZfsrepError((item.error if item else None) or f"target {target.name}: warmup failed; run "
@@ -89,10 +109,11 @@ def _warm(config: Config, target: TargetConfig, *, now: float, steps: list[str])
     warmed = item.status == OK  # it was not up before: put it back to rest afterwards
     steps.append(f"warmed up {target.name}" if warmed else f"{target.name} was up already")
     try:
-        yield
+        yield item.details.get("address")
     finally:
         if warmed:
             down = teardown.run(config, now=now, targets=[target.name])
+            _warnings_of(down, warnings)
             errors = [i.error for i in down.items if i.status == FAILED and i.error]
             if errors:
                 steps.append(f"teardown of {target.name} FAILED: {errors[0]}")
@@ -109,23 +130,26 @@ def connector(config: Config, *, now: float, warm: bool = True, lock: bool | Non
     @contextmanager
     def connect(target: TargetConfig) -> Iterator[Session]:
         steps: list[str] = []
+        warnings: list[str] = []
         on_demand = target.warmup is not None
         locked = _maybe_lock(config, target, lock if lock is not None else (on_demand and warm))
-        warmed = _warm(config, target, now=now, steps=steps) if (on_demand and warm) else _nothing()
-        with locked, warmed:
-            host = ssh_host(config.state_dir, target)
+        warmed = _warm(config, target, now=now, steps=steps, warnings=warnings) if (on_demand and warm) \
+            else _nothing()
+        with locked, warmed as address:
+            # the address warmup just reported: no need to read it back from the state dir
+            host = ssh_host(config.state_dir, target, warmed=address)
             if not host:
                 raise ZfsrepError(f"target {target.name} is not up (no host; it is on-demand): run "
                                   f"`zfsrep warmup --target {target.name}` first")
             with SshSession(target, host=host) as ssh:
-                yield Session(target, ssh.runner(), steps)
+                yield Session(target, ssh.runner(), steps, warnings)
 
     return connect
 
 
 @contextmanager
 def _nothing() -> Iterator[None]:
-    yield
+    yield None
 
 
 @contextmanager

@@ -55,7 +55,7 @@ def run(config: Config, *, now: float, targets: list[str] | None = None, dataset
                         _deep(item, c, runner, session.runner, target, sample=sample, seed=int(now // 86400))
                 items = [item for item, _ in checked]
             for item in items:
-                item.details["access"] = session.steps
+                session.annotate(item)
         except ZfsrepError as e:
             items = [ItemResult(dataset=e_.name, target=target.name, status=FAILED,
                                 error=f"target {target.name}: not verified: {e}") for e_ in mine]

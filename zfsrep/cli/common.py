@@ -75,7 +75,8 @@ def store(state_dir: str, result: Any, *, replication: bool = False) -> list[str
     warnings (also those an action left in an item's ``details["warnings"]``) and returns them."""
     from zfsrep.state import save_run
 
-    warnings = [w for item in result.items for w in item.details.get("warnings", ())]
+    found = (w for item in result.items for w in item.details.get("warnings", ()))
+    warnings = list(dict.fromkeys(found))  # once each: reaching a target warns on all its items
     problem = save_run(state_dir, result, replication=replication)
     warnings += [problem] if problem else []
     for message in warnings:
