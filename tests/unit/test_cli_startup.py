@@ -46,3 +46,21 @@ def test_the_root_app_still_lists_every_verb_and_group():
 def test_a_bad_option_is_a_usage_error_on_the_fast_path():
     proc, seen = probe("replicate", "--no-such-option")
     assert seen["code"] == 2 and "No such option" in proc.stderr
+
+
+def test_vv_logs_zfsreps_commands_with_times_and_not_the_sh_librarys_chatter(tmp_path):
+    import logging
+
+    from zfsrep.cli.common import setup_logging
+    from zfsrep.execute import Runner
+
+    setup_logging(2)
+    try:
+        handler = logging.getLogger().handlers[0]
+        records: list[str] = []
+        handler.emit = lambda record: records.append(handler.format(record))  # type: ignore[method-assign]
+        Runner().run(["true"])
+        assert any(r.startswith("DEBUG +") and "zfsrep.execute: run: true" in r for r in records), records
+        assert not [r for r in records if " sh." in r], records
+    finally:
+        setup_logging(0)

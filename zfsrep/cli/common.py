@@ -32,7 +32,12 @@ TargetOption = Annotated[
 
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    # -vv shows every command with the milliseconds since start, to see where a run's time goes
+    fmt = "%(levelname)s %(name)s: %(message)s" if verbose < 2 else \
+        "%(levelname)s +%(relativeCreated)dms %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    # the `sh` library logs every chunk it reads at INFO/DEBUG: noise that also slows a run
+    logging.getLogger("sh").setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int) -> NoReturn:
