@@ -16,7 +16,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core import replication_plan as rp
@@ -156,14 +156,14 @@ class TargetRun:
                 try:
                     plan = self._plan(ds, listed, target_snaps, remote)
                     self._apply(ds, plan, item, remote, listed, held, session, stage_tools, host)
-                    if item.status == OK:
+                    if item.status in (OK, PLANNED):
                         sent.append((ds, plan, item))
                 except ZfsrepError as e:
                     item.status, item.error = FAILED, f"{ds.name} -> {t.name} ({host}): {_first_line(e)}"
                 item.seconds = round(time.monotonic() - started, 3)
                 self.items.append(item)
-            if sent and not self.dry_run:
-                self._prune_targets(remote, sent, host)
+            if sent:
+                self._prune_targets(remote, sent, host, target_snaps)
         return self.items
 
     # -- checks and listings ----------------------------------------------------------------
@@ -360,35 +360,69 @@ class TargetRun:
             for name in stale:
                 held[name].discard(tag)
 
-    def _prune_targets(self, remote: ZfsClient, sent, host: str) -> None:
+    def _prune_targets(self, remote: ZfsClient, sent, host: str, listed_snaps) -> None:
         """After successful receives: one listing of the received datasets, then prune each by
-        the target's retention, protecting the newest common snapshot."""
-        names = [target_dataset(self.target, ds.name) for ds, _, _ in sent]
-        try:
-            now_snaps = remote.list_snapshots(names, missing_ok=True)
-        except ZfsrepError as e:
-            for _, _, item in sent:
-                item.details["prune_error"] = str(e)
-            return
+        the target's retention, protecting the newest common snapshot. A held snapshot is kept
+        and named (``details["kept_held"]`` and a note). ZFS destroys `ds@a,b,c` all-or-nothing,
+        so if that fails because of a hold placed after the listing, the dataset is listed again
+        and pruned once more without it. A dry run plans the same from the run's listing plus what
+        the plan would land (``details["would_prune"]``) and destroys nothing."""
+        where = f"{self.target.name} ({host}"
+        if self.dry_run:
+            now_snaps = {target_dataset(self.target, ds.name): [
+                *listed_snaps.get(target_dataset(self.target, ds.name), []),
+                *(replace(s, userrefs=0) for s in ds.snapshots if s.name in plan.snapshots_landing)]
+                for ds, plan, _ in sent}
+        else:
+            try:
+                now_snaps = remote.list_snapshots([target_dataset(self.target, ds.name) for ds, _, _ in sent],
+                                                  missing_ok=True)
+            except ZfsrepError as e:
+                for _, _, item in sent:
+                    item.details["prune_error"] = str(e)
+                return
         for ds, plan, item in sent:
             tds = target_dataset(self.target, ds.name)
             snaps = now_snaps.get(tds, [])
-            if plan.newest_guid is not None and plan.newest_guid not in {s.guid for s in snaps}:
+            if (not self.dry_run and plan.newest_guid is not None
+                    and plan.newest_guid not in {s.guid for s in snaps}):
                 item.status = FAILED
-                item.error = (f"{ds.name} -> {self.target.name} ({host}:{tds}): the receive reported success "
+                item.error = (f"{ds.name} -> {where}:{tds}): the receive reported success "
                               f"but {rp.short(plan.newest or '')} is not on {host}; rerun")
                 continue
             counts = self.config.target_retention(self.target, ds.config).counts()
-            doomed = rp.target_prune(snaps, counts, plan.newest_guid)
-            if not doomed:
-                continue
+
+            def prune_plan(snaps) -> tuple[list[str], list[str]]:
+                """(names retention destroys, names it would destroy but for a hold)."""
+                doomed = [s.name for s in rp.target_prune(snaps, counts, plan.newest_guid)]
+                unheld = rp.target_prune([replace(s, userrefs=0) for s in snaps], counts, plan.newest_guid)
+                return doomed, [s.name for s in snaps if s.userrefs > 0 and s.name in {u.name for u in unheld}]
+
+            doomed, spared = prune_plan(snaps)
             try:
-                item.destroyed = remote.destroy(tds, [s.name for s in doomed])
-            except CommandError as e:
-                item.destroyed = list(getattr(e, "destroyed", []))
+                if self.dry_run:
+                    item.details["would_prune"] = doomed
+                elif doomed:
+                    try:
+                        item.destroyed = remote.destroy(tds, doomed)
+                    except CommandError as e:
+                        item.destroyed = list(getattr(e, "destroyed", []))
+                        again = remote.list_snapshots([tds], missing_ok=True).get(tds, [])
+                        if not any(s.userrefs > 0 and s.name in doomed for s in again):
+                            raise
+                        doomed, spared = prune_plan(again)
+                        item.destroyed += remote.destroy(tds, [n for n in doomed if n not in item.destroyed])
+            except ZfsrepError as e:
+                item.destroyed += [n for n in getattr(e, "destroyed", []) if n not in item.destroyed]
                 item.status = FAILED
-                item.error = (f"{ds.name} -> {self.target.name} ({host}:{tds}): replicated, but pruning the "
-                              f"target failed: {e}; fix that on {host} and rerun")
+                item.error = (f"{ds.name} -> {where}:{tds}): replicated, but pruning the "
+                              f"target failed: {_first_line(e)}; fix that on {host} and rerun")
+            if spared:
+                item.details["kept_held"] = spared
+                item.details.setdefault("notes", []).append(
+                    f"{tds} on {host}: kept {', '.join('@' + n for n in spared)} although the target's "
+                    f"retention would destroy {'it' if len(spared) == 1 else 'them'}: held "
+                    f"(`zfs holds {tds}@{spared[0]}` shows by whom)")
 
 
 def _first_line(e: ZfsrepError) -> str:

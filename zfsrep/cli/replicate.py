@@ -69,7 +69,9 @@ def describe_item(item: ItemResult) -> str:
     if item.status == PLANNED:
         steps = "; ".join(item.details.get("plan", []))
         est = item.details.get("estimated_bytes")
-        return f"{where}: would send {steps} (~{human_bytes(est)})"
+        doomed = item.details.get("would_prune", [])
+        prune = f"; would prune {len(doomed)} on the target: @{', @'.join(doomed)}" if doomed else ""
+        return f"{where}: would send {steps} (~{human_bytes(est)}){prune}"
     if item.status == NOTHING_TO_DO:
         return f"{where}: up to date" + (f" at @{item.to_snapshot}" if item.to_snapshot else "")
     if item.status == OK:
