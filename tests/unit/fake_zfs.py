@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from zfsrep.core.snapshot import Snapshot, is_descendant, pool_of
+from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of, pool_of
 from zfsrep.errors import CommandError
 from zfsrep.execute import CommandResult, Runner
 
@@ -76,15 +76,19 @@ class FakeZfs(Runner):
 
             def within(d: str, root: str = root, recursive: bool = recursive) -> bool:
                 return is_descendant(d, root) if recursive else d == root
-            if opts["-t"] == "snapshot":
+            types = opts["-t"].split(",")
+            if types != ["snapshot"]:
+                for d, props in self.datasets.items():
+                    # `-d 1` (only used with snapshots) also lists the root's children
+                    if within(d) or ("-d" in opts and parent_of(d) == root):
+                        values = {"type": "filesystem", **props, "name": d}
+                        lines.append("\t".join(str(values.get(c, "-")) for c in columns))
+            if "snapshot" in types:
                 for s in sorted((s for s in self.snaps if within(s.dataset)), key=lambda s: s.createtxg):
                     values = {"name": s.full_name, "guid": s.guid, "createtxg": s.createtxg,
-                              "creation": s.creation, "used": s.used, "userrefs": s.userrefs}
-                    lines.append("\t".join(str(values[c]) for c in columns))
-            else:
-                for d, props in self.datasets.items():
-                    if within(d):
-                        lines.append("\t".join(d if c == "name" else props.get(c, "-") for c in columns))
+                              "creation": s.creation, "used": s.used, "userrefs": s.userrefs,
+                              "type": "snapshot"}
+                    lines.append("\t".join(str(values.get(c, "-")) for c in columns))
         return rc, "".join(line + "\n" for line in lines), "".join(e + "\n" for e in errs)
 
     def _snapshot(self, args: list[str]) -> tuple[int, str, str]:

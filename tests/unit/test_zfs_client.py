@@ -84,3 +84,23 @@ def test_hold_and_release_are_idempotent():
     assert all(not tags for tags in fake.tags.values())
     with pytest.raises(CommandError):
         client.hold("t", ["tank/d@nope"])
+
+
+def test_list_tree_is_one_listing_per_pool_for_datasets_and_snapshots():
+    fake = lab()
+    client = ZfsClient(fake)
+    listed, snaps = client.list_tree(["tank/a b", "data"], recursive=True, props=["used"])
+    assert len(fake.zfs_commands("list")) == 2
+    assert list(listed) == ["tank/a b", "tank/a b/-c", "data", "data/x"]
+    assert all(p["type"] == "filesystem" and p["used"] == "0" for p in listed.values())
+    assert {d: [s.name for s in v] for d, v in snaps.items()} == {
+        "tank/a b": ["one"], "tank/a b/-c": ["one"], "data/x": ["two"]}
+    # the same answers as the two separate listings
+    assert listed.keys() == client.list_datasets(["tank/a b", "data"], recursive=True).keys()
+    assert snaps == client.list_snapshots(["tank/a b", "data"], recursive=True)
+
+
+def test_list_tree_without_recursion_is_the_roots_and_their_own_snapshots():
+    fake = lab()
+    listed, snaps = ZfsClient(fake).list_tree(["tank/a b", "tank/nope"], missing_ok=True)
+    assert list(listed) == ["tank/a b"] and list(snaps) == ["tank/a b"]

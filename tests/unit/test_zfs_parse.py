@@ -144,3 +144,18 @@ def test_lab_destroy_dry_run_reclaim_through_the_client():
 
     client = ZfsClient(Replay())
     assert client.reclaimable("tank/cap/a b", ["manual one", "zfsrep_hourly.daily_2026-11-22T00:00:00Z"]) == 401408
+
+
+def test_lab_tree_listing_keeps_only_the_roots_at_depth_one():
+    # `zfs list -t filesystem,volume,snapshot -o name,guid,createtxg,creation,used,userrefs,type,
+    # encryption -s createtxg -d 1 tank/b/d1 tank/b` in the lab (trimmed): the roots' children
+    # come with `-d 1` and are dropped
+    text = (DATA / "zfs-list-tree-depth1.lab.txt").read_text()
+    columns = ["name", "guid", "createtxg", "creation", "used", "userrefs", "type", "encryption"]
+    found, snaps = parse.tree(text, columns, roots=["tank/b", "tank/b/d1"])
+    assert list(found) == ["tank/b", "tank/b/d1"]
+    assert found["tank/b/d1"]["type"] == "filesystem" and found["tank/b/d1"]["encryption"] == "off"
+    assert [s.full_name for s in snaps] == ["tank/b@s1", "tank/b@s2"]
+    assert snaps[0].guid == 14582339404041603148 and snaps[0].createtxg == 331 and snaps[0].userrefs == 0
+    everything, _ = parse.tree(text, columns)
+    assert len(everything) == 10

@@ -40,6 +40,17 @@ def list_snapshots(roots: Sequence[str], *, recursive: bool = False,
     return [*argv, *roots]
 
 
+def list_tree(roots: Sequence[str], *, recursive: bool = False,
+              props: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """Datasets and their snapshots in one `zfs list` (one process, one pass over the pool):
+    (argv, columns). The snapshot columns come first, then ``type`` and ``props``; without
+    ``recursive``, ``-d 1`` also lists the roots' children, which the parser drops."""
+    columns = [*SNAPSHOT_COLUMNS, "type", *[p for p in props if p not in SNAPSHOT_COLUMNS and p != "type"]]
+    argv = [ZFS, "list", "-H", "-p", "-t", "filesystem,volume,snapshot", "-o", ",".join(columns),
+            "-s", "createtxg", *(["-r"] if recursive else ["-d", "1"]), *roots]
+    return argv, columns
+
+
 def snapshot(full_names: Sequence[str], *, recursive: bool = False,
              props: dict[str, str] | None = None) -> list[str]:
     """One atomic `zfs snapshot` of ``ds@name`` entries (all in one pool, one per dataset)."""

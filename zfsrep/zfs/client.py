@@ -88,6 +88,25 @@ class ZfsClient:
             snaps.sort(key=lambda s: s.createtxg)
         return out
 
+    def list_tree(
+        self, roots: Sequence[str], *, recursive: bool = False, props: Sequence[str] = (),
+        missing_ok: bool = False,
+    ) -> tuple[dict[str, dict[str, str]], dict[str, list[Snapshot]]]:
+        """`list_datasets` and `list_snapshots` together from one `zfs list` per pool:
+        ({name: {prop: value}} including ``type``, {dataset: [snapshots oldest first]})."""
+        datasets: dict[str, dict[str, str]] = {}
+        snapshots: dict[str, list[Snapshot]] = {}
+        for pool_roots in by_pool(roots).values():
+            argv, columns = za.list_tree(pool_roots, recursive=recursive, props=props)
+            result = self._list(argv, pool_roots, missing_ok)
+            listed, snaps = parse.tree(result.stdout, columns, None if recursive else pool_roots)
+            datasets.update(listed)
+            for snap in snaps:
+                snapshots.setdefault(snap.dataset, []).append(snap)
+        for snaps in snapshots.values():
+            snaps.sort(key=lambda s: s.createtxg)
+        return datasets, snapshots
+
     def get(self, props: Sequence[str], names: Sequence[str], *, missing_ok: bool = False) -> dict[str, dict[str, str]]:
         """``{name: {prop: value}}`` from one `zfs get -H -p` per pool ("-" means unset)."""
         out: dict[str, dict[str, str]] = {}

@@ -49,21 +49,40 @@ def integer(value: str, what: str, line: str = "") -> int:
 
 def snapshots(text: str, columns: Sequence[str] = SNAPSHOT_COLUMNS) -> list[Snapshot]:
     """`zfs list -H -p -t snapshot -o name,guid,createtxg,creation,used,userrefs`, in output order."""
-    out: list[Snapshot] = []
-    for record in table(text, columns):
-        full = record["name"]
-        dataset, at, name = full.partition("@")
-        if not at or not dataset or not name:
-            raise ZfsOutputError(f"expected a snapshot name (dataset@name), got {full!r}")
-        num = {col: integer(record[col], col, full) if col in record else 0
-               for col in ("guid", "createtxg", "creation", "used", "userrefs")}
-        out.append(Snapshot(dataset=dataset, name=name, **num))
-    return out
+    return [_snapshot(record) for record in table(text, columns)]
+
+
+def _snapshot(record: dict[str, str]) -> Snapshot:
+    full = record["name"]
+    dataset, at, name = full.partition("@")
+    if not at or not dataset or not name:
+        raise ZfsOutputError(f"expected a snapshot name (dataset@name), got {full!r}")
+    num = {col: integer(record[col], col, full) if col in record else 0
+           for col in ("guid", "createtxg", "creation", "used", "userrefs")}
+    return Snapshot(dataset=dataset, name=name, **num)
 
 
 def datasets(text: str, columns: Sequence[str]) -> dict[str, dict[str, str]]:
     """`zfs list -H -p -o name,<props>` as ``{name: {prop: value}}`` in output order."""
     return {r["name"]: {k: v for k, v in r.items() if k != "name"} for r in table(text, columns)}
+
+
+def tree(text: str, columns: Sequence[str], roots: Sequence[str] | None = None,
+         ) -> tuple[dict[str, dict[str, str]], list[Snapshot]]:
+    """`zfs list -t filesystem,volume,snapshot -o <snapshot columns>,type,<props>` (see
+    `argv.list_tree`) as ({dataset: {column: value}}, snapshots in output order). With ``roots``
+    (a non-recursive listing), only the roots and their own snapshots are kept."""
+    keep = set(roots) if roots is not None else None
+    found: dict[str, dict[str, str]] = {}
+    snaps: list[Snapshot] = []
+    for record in table(text, columns):
+        name = record["name"]
+        if record["type"] == "snapshot":
+            if keep is None or name.partition("@")[0] in keep:
+                snaps.append(_snapshot(record))
+        elif keep is None or name in keep:
+            found[name] = {k: v for k, v in record.items() if k != "name"}
+    return found, snaps
 
 
 def properties(text: str) -> dict[str, dict[str, str]]:
