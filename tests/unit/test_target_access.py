@@ -197,9 +197,9 @@ def test_an_unreadable_record_fails_only_the_target_that_needs_it(tmp_path, side
     assert FakeSsh.hosts == ["cold.example.org"]
 
 
-def test_replicate_to_a_target_whose_record_cannot_be_read_ends_with_that_line(tmp_path, monkeypatch):
+def test_replicate_to_a_target_whose_record_cannot_be_read_fails_that_target_with_the_line(tmp_path, monkeypatch):
     # replicate asks ssh_host for an EC2 target's address (zfsrep/actions/replicate.py); the error
-    # ends the run with the one line instead of a traceback
+    # fails that target's items with the one line, instead of a traceback or ending the run
     from tests.unit.fake_zfs import FakeZfs
     from zfsrep.actions import replicate
 
@@ -219,7 +219,18 @@ instance_id = "i-0123456789abcdef0"
     write_record(tmp_path / "state", WarmupRecord(target="cold", kind="ec2", status=UP, address="10.0.0.7"))
     deny_reading(monkeypatch)
     monkeypatch.setattr(replicate, "Runner", lambda: FakeZfs().add("tank", "tank/home"))
-    r = CliRunner().invoke(app, ["replicate", "-c", str(path)], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["replicate", "-c", str(path), "--json"], catch_exceptions=False)
     assert r.exit_code == 1
-    (line,) = r.stderr.splitlines()
-    assert line.startswith(f"zfsrep: cannot read the warmup record of target cold in state_dir {tmp_path / 'state'}")
+    (failed,) = json.loads(r.stdout)["items"]
+    assert failed["dataset"] == "tank/home" and failed["target"] == "cold" and failed["status"] == "failed"
+    assert failed["error"].startswith(
+        f"cannot read the warmup record of target cold in state_dir {tmp_path / 'state'}")
+    assert "\n" not in failed["error"]
+
+
+def test_a_damaged_warmup_record_is_a_warning_for_warmup_and_teardown(tmp_path):
+    record_path(tmp_path, "cold").write_text("{not json")
+    warnings: list[str] = []
+    assert warmup.load_record(str(tmp_path), "cold", warnings) is None
+    (line,) = warnings
+    assert line.startswith(f"the warmup record of target cold in {tmp_path} is damaged") and "\n" not in line

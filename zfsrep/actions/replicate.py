@@ -80,9 +80,8 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
         group = [d for d in chosen if d.recursive == recursive]
         if not group:
             continue
-        listed = client.list_datasets([d.name for d in group], recursive=recursive, props=props,
-                                      missing_ok=True)
-        snaps = client.list_snapshots([d.name for d in group], recursive=recursive, missing_ok=True)
+        listed, snaps = client.list_tree([d.name for d in group], recursive=recursive, props=props,
+                                         missing_ok=True)
         for dcfg in group:
             if dcfg.name not in listed:
                 for target in config.targets_for(dcfg):
@@ -123,7 +122,10 @@ class TargetRun:
 
     def run(self) -> list[ItemResult]:
         t = self.target
-        host = ssh_host(self.config.state_dir, t)  # the configured host, or warmup's address
+        try:
+            host = ssh_host(self.config.state_dir, t)  # the configured host, or warmup's address
+        except ZfsrepError as e:  # a warmup record that cannot be read: this target only
+            return self.fail_all(str(e))
         if not host:
             return self.fail_all(f"target {t.name}: no host to ssh to; set targets.{t.name}.host "
                                  "or run `zfsrep warmup` first")
@@ -142,9 +144,8 @@ class TargetRun:
                 session.start()
                 remote = ZfsClient(session.runner())
                 stage_tools = self._check_tools(remote, host)
-                listed = remote.list_datasets([t.dataset], recursive=True,
-                                              props=["type", "receive_resume_token"], missing_ok=True)
-                target_snaps = remote.list_snapshots([t.dataset], recursive=True, missing_ok=True)
+                listed, target_snaps = remote.list_tree([t.dataset], recursive=True,
+                                                        props=["receive_resume_token"], missing_ok=True)
                 held = self._our_holds()
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))

@@ -61,7 +61,10 @@ def load_record(state_dir: str, target: str, warnings: list[str]) -> WarmupRecor
     except OSError as e:
         _warn_once(warnings, problem(state_dir, e, doing=f"read the warmup record of target {target}",
                                      consequence="going by what is found instead"))
-        return None
+    except (ValueError, TypeError, KeyError) as e:  # not JSON, or not a record
+        _warn_once(warnings, f"the warmup record of target {target} in {state_dir} is damaged ({e}); "
+                             "going by what is found instead (it is rewritten when this run records)")
+    return None
 
 
 def _warn_once(warnings: list[str], message: str) -> None:
