@@ -20,11 +20,13 @@ def received(lab, host: str, dataset: str) -> int:
     return int(value) if out.returncode == 0 and value.isdigit() else 0
 
 
-def run_zfsrep_and_kill(lab, args, *, pattern: str, watch: tuple[str, str], at_least: int,
+def run_zfsrep_and_kill(lab, args, *, pattern: str, watch: tuple[str, str], more: int,
                         timeout: float = 600):
-    """Run ``zfsrep ARGS`` in source; once ``watch`` = (host, dataset) holds ``at_least``
-    bytes, SIGKILL the processes in source whose command line matches ``pattern``.
+    """Run ``zfsrep ARGS`` in source; once a process matching ``pattern`` runs there and
+    ``watch`` = (host, dataset) has received ``more`` bytes since it started, SIGKILL it.
 
+    The mark is relative: a resumed receive starts from what earlier attempts left (and a
+    killed one keeps growing until its last transaction group is written).
     Returns (the finished zfsrep process, whether the kill found a process to kill)."""
     runs = {}
 
@@ -35,8 +37,12 @@ def run_zfsrep_and_kill(lab, args, *, pattern: str, watch: tuple[str, str], at_l
     thread.start()
     deadline = time.monotonic() + timeout
     killed = False
+    baseline = None
     while thread.is_alive() and time.monotonic() < deadline:
-        if received(lab, *watch) >= at_least:
+        if baseline is None:
+            if lab.ssh("source", ["pgrep", "-f", pattern], check=False).returncode == 0:
+                baseline = received(lab, *watch)
+        elif received(lab, *watch) >= baseline + more:
             killed = lab.ssh("source", ["pkill", "-KILL", "-f", pattern],
                              check=False).returncode == 0
             break
