@@ -3,6 +3,8 @@
 Brings up its own lab instance (ZFSREP_LAB_INSTANCE=bench unless set), installs the checkout
 and the peers, runs the scenarios and writes bench/RESULTS.md. The counting `zfs` wrapper and
 the plain ssh config are removed again, and the lab is stopped (unless --keep-lab).
+With --only, the sections of the other scenarios are carried over unchanged from the report
+being replaced, labelled with the run that measured them.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def git_rev() -> str:
     return proc.stdout.strip() or "?"
 
 
-def environment(g: Guests, accel: str, load_start: str) -> list[tuple[str, str]]:
+def environment(g: Guests, accel: str, load_start: str, rev: str) -> list[tuple[str, str]]:
     from tests.lab import vm
 
     rows = host_rows()
@@ -108,7 +110,7 @@ def environment(g: Guests, accel: str, load_start: str) -> list[tuple[str, str]]
     for what, cmd in T.VERSIONS.items():
         lines = g.sh("source", cmd, check=False).strip().splitlines()
         value = lines[0] if lines else "?"
-        rows.append((what, f"{value} (checkout {git_rev()})" if what == T.ZFSREP else value))
+        rows.append((what, f"{value} (checkout {rev})" if what == T.ZFSREP else value))
     return rows
 
 
@@ -116,10 +118,12 @@ def prepare(g: Guests, sizes) -> None:
     """Config files for zfsrep and sanoid; a fresh, empty pool on each side."""
     g.lab.reset()
     g.write("source", T.CONFIG, T.zfsrep_config(sizes.hourly))
+    g.write("source", T.SNAP_CONFIG, T.zfsrep_snap_config(sizes.hourly))
     g.write("source", f"{T.SANOID_DIR}/sanoid.conf", T.sanoid_config(sizes.hourly))
     g.sh("source", f"cp /usr/share/sanoid/sanoid.defaults.conf {T.SANOID_DIR}/ && "
                    "rm -rf /var/cache/sanoid* /var/lib/zfsrep-bench")
-    g.sh("source", f"zfsrep config check --config {T.CONFIG}")
+    g.sh("source", f"zfsrep config check --config {T.CONFIG} && "
+                   f"zfsrep config check --config {T.SNAP_CONFIG}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, repeats=args.repeat)
     wanted = [s for s in SCENARIOS if s in args.only.split(",")]
     tools = args.tools.split(",") if args.tools else T.REPLICATORS + [T.SANOID]
+    # the sections of scenarios not run now are carried over from the report being replaced
+    # (read first: a report that cannot be read stops us before the lab is started)
+    carried = report.parse_previous(args.out.read_text()) if args.out.exists() else {}
 
     from tests.lab.lab import Lab
     from tests.lab.paths import LabError
 
     load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    rev = git_rev()  # what is installed now (others may commit while the benchmark runs)
     lab = Lab()
     g = Guests(lab)
     counters = Counters(g)
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(Outcome(name, "(not measured)", notes=[
                     f"the scenario broke during set-up or measurement: {str(exc)[:400]}"]))
                 lab.reset()
-        env_rows = environment(g, accel, load_start)
+        env_rows = environment(g, accel, load_start, rev)
     except (LabError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(f"bench: ERROR: {exc}", file=sys.stderr)
         return 1
@@ -183,6 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         + f" (benchmark took {(time.monotonic() - t0) / 60:.0f} min)",
         rows=env_rows, method=METHOD)
-    args.out.write_text(report.render(env, scenarios, stats.verdicts(by_key)))
+    args.out.write_text(report.render(env, scenarios, stats.verdicts(by_key), carried))
     log(f"wrote {args.out}")
     return 0

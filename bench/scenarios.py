@@ -293,5 +293,6 @@ done""")
         finally:
             self.g.lab.set_clocks()
         out.notes.append("sanoid runs with `recursive = zfs` (its fastest mode: one atomic "
-                         "`zfs snapshot -r`); zfsrep with `recursive = true`")
+                         "`zfs snapshot -r`); zfsrep with `recursive = true`; each tool's config "
+                         "holds only this tree")
         return out

@@ -19,6 +19,9 @@ SNAPSHOTTERS = [ZFSREP, SANOID]
 
 SRC = "tank/bench"
 CONFIG = "/etc/zfsrep/bench.toml"
+# snapshot+prune: only tank/bench/snap, as sanoid's config (the replication scenarios'
+# datasets need not exist when it runs, e.g. `--only snap`)
+SNAP_CONFIG = "/etc/zfsrep/bench-snap.toml"
 SANOID_DIR = "/etc/zfsrep-bench/sanoid"
 KEY = "/root/.ssh/id_ed25519"
 
@@ -57,15 +60,14 @@ def replicate_cmd(tool: str, name: str, *, recursive: bool, parent: str | None =
 
 def snapshot_cmd(tool: str) -> str:
     if tool == ZFSREP:
-        return f"zfsrep snapshot --config {CONFIG}"
+        return f"zfsrep snapshot --config {SNAP_CONFIG}"
     if tool == SANOID:
         return f"sanoid --configdir {SANOID_DIR} --cron"
     raise ValueError(f"no snapshot command for {tool}")
 
 
-def zfsrep_config(hourly: int) -> str:
-    """zfsrep's config for all scenarios: bulk/incr into backup/zfsrep, no-op against the
-    shared tree, snapshot+prune of tank/bench/snap (hourly only)."""
+def zfsrep_snap_config(hourly: int) -> str:
+    """zfsrep's config for snapshot+prune: tank/bench/snap, hourly only."""
     return f"""\
 state_dir = "/var/lib/zfsrep-bench"
 lock_dir = "/run/zfsrep-bench-lock"
@@ -78,6 +80,17 @@ weekly = 0
 monthly = 0
 yearly = 0
 
+[[datasets]]
+name = "{SRC}/snap"
+recursive = true
+targets = []
+"""
+
+
+def zfsrep_config(hourly: int) -> str:
+    """zfsrep's config for the replication scenarios: bulk/incr into backup/zfsrep, no-op
+    against the shared tree (and snapshot+prune of tank/bench/snap, as SNAP_CONFIG)."""
+    return zfsrep_snap_config(hourly) + f"""
 [[datasets]]
 name = "{SRC}/bulk"
 snapshot = false
@@ -94,11 +107,6 @@ name = "{SRC}/noop"
 recursive = true
 snapshot = false
 targets = ["shared"]
-
-[[datasets]]
-name = "{SRC}/snap"
-recursive = true
-targets = []
 
 [targets.own]
 host = "target"
