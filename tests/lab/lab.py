@@ -136,7 +136,7 @@ class Lab:
             {"image": str(img), "accel": accel, "ports": self.ports, "started": time.time()}))
         keys_by_vm = {v: snapshot.state_key(
             vm.qemu_argv(v, img, self.run, self.ports[v], accel, self.instance),
-            self.run / f"{v}.seed.tar", img.name) for v in VM_NAMES}
+            self.run / f"{v}.seed.tar", img.name, vm.POOL_DISK) for v in VM_NAMES}
         t1 = time.monotonic()
         mode = "booted"
         if snapshots_enabled() and all(snapshot.has_state(self.run, v, keys_by_vm[v])

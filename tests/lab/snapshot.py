@@ -42,10 +42,12 @@ def hmp(run: Path, vm: str, command: str, timeout: float = 30.0) -> str:
     return "\n".join(text.splitlines()[1:-1])
 
 
-def state_key(argv: list[str], seed: Path, image_key: str) -> str:
+def state_key(argv: list[str], seed: Path, image_key: str, pool_disk: str) -> str:
+    """The pool disk's size is part of it: a saved VM holds a pool created on a disk of that
+    size (restoring a 2G pool onto an 8G disk leaves the pool at 2G)."""
     version = subprocess.run([argv[0], "--version"], capture_output=True, text=True).stdout
     h = hashlib.sha256()
-    for part in (version, image_key, "\0".join(argv)):
+    for part in (version, image_key, "\0".join(argv), pool_disk):
         h.update(part.encode() + b"\0")
     h.update(seed.read_bytes())
     return h.hexdigest()[:16]
