@@ -46,6 +46,6 @@ def run_zfsrep_and_kill(lab, args, *, pattern: str, watch: tuple[str, str], more
             killed = lab.ssh("source", ["pkill", "-KILL", "-f", pattern],
                              check=False).returncode == 0
             break
-        time.sleep(0.3)
+        time.sleep(0.1)
     thread.join(timeout)
     return runs["proc"], killed

@@ -161,7 +161,7 @@ def test_interrupted_restore_resumes(clean_lab):
     lab = clean_lab
     write_config(lab)
     lab.ssh("source", "zfs create -o compression=off tank/data && "
-                      "for i in 1 2 3 4; do head -c 15000000 /dev/urandom > /tank/data/blob$i; done && "
+                      "for i in 1 2 3 4; do head -c 40000000 /dev/urandom > /tank/data/blob$i; done && "
                       "zfs snapshot tank/data@big")
     replicate(lab)
     want = sums(lab, "source", "/tank/data/.zfs/snapshot/big")
@@ -178,14 +178,14 @@ def test_interrupted_restore_resumes(clean_lab):
             (item,) = data["items"]
             assert rc == 1 and item["status"] == "failed" and "rerun the same command" in item["error"], data
             offsets.append(token_bytes(lab, "tank/back"))
-        assert None not in offsets and 0 < offsets[0] <= offsets[1] < 60_000_000, offsets
+        assert None not in offsets and 0 < offsets[0] <= offsets[1] < 160_000_000, offsets
     finally:
         lab.ssh("source", f"echo 5 > {TXG_TIMEOUT}")
 
     code, data, out = zfsrep(lab, "restore", *args, "--json")
     assert code == 0, out
     (item,) = data["items"]
-    assert item["resumed"] and item["bytes"] < 60_000_000 - offsets[1] + 8_000_000, (item, offsets)
+    assert item["resumed"] and item["bytes"] < 160_000_000 - offsets[1] + 8_000_000, (item, offsets)
     assert token_bytes(lab, "tank/back") is None
     assert sums(lab, "source", "/tank/back") == want
     assert guids(lab, "source", "tank/back")["big"] == guids(lab, "target", COPY)["big"]
