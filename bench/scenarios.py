@@ -121,14 +121,17 @@ class Bench:
         for r in range(s.repeats):
             for tool in rotated(tools, r):
                 target = T.dest(tool, "bulk")
-                self.tgt(f"zfs destroy -r {target} 2>/dev/null; true")
+                # -f: a tool may leave its copy mounted (busy); a copy left in place would
+                # let the next run of that tool find nothing to send and "verify" at once
+                self.tgt(f"zfs destroy -r -f {target} 2>/dev/null; "
+                         f"! zfs list -H -o name {target} >/dev/null 2>&1")
 
                 def verify(target=target):
                     got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
                     return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
 
                 self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
-                self.tgt(f"zfs destroy -r {target} 2>/dev/null; true")
+                self.tgt(f"zfs destroy -r -f {target} 2>/dev/null; true")
         out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
                          "wall time. `source CPU s`: CPU seconds per process name in `source` "
                          "(1 vCPU), sampled with `ps` every 5 s (processes shorter than that "
