@@ -134,18 +134,9 @@ def teardown_lock(lock_dir: str | Path, target: str, timeout: float, *, warnings
                         "set lock_dir to a directory this user can write")
         yield path
         return
-    lock = target_lock(lock_dir, target, timeout, poll=poll)
-    try:
-        lock.__enter__()
-    except LockError:
-        holder = path.read_text().split()[:1] if path.exists() else []
-        who = f" (pid {holder[0]})" if holder else ""
-        raise LockError(
-            f"target {target}: not torn down: another zfsrep run{who} (a replicate, verify, scrub, restore or "
-            f"rollback of it) still holds {path} after {timeout:.0f} s; the target is left up: run "
-            f"`zfsrep teardown --target {target}` once that run has finished"
-        ) from None
-    try:
+    def gave_up(who: str, path: Path) -> str:
+        return (f"target {target}: not torn down: another zfsrep run{who} (a replicate, verify, scrub, "
+                f"restore or rollback of it) still holds {path} after {timeout:.0f} s; the target is left "
+                f"up: run `zfsrep teardown --target {target}` once that run has finished")
+    with exclusive_lock(path, timeout, subject=f"target {target}", verb="run", gave_up=gave_up, poll=poll):
         yield path
-    finally:
-        lock.__exit__(None, None, None)
