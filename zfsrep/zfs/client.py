@@ -31,6 +31,16 @@ def by_pool(names: Iterable[str]) -> dict[str, list[str]]:
     return pools
 
 
+def _by_dataset(snapshots: Iterable[Snapshot]) -> dict[str, list[Snapshot]]:
+    """``{dataset: [snapshots oldest first]}``."""
+    out: dict[str, list[Snapshot]] = {}
+    for snap in snapshots:
+        out.setdefault(snap.dataset, []).append(snap)
+    for snaps in out.values():
+        snaps.sort(key=lambda s: s.createtxg)
+    return out
+
+
 @dataclass
 class ZfsClient:
     runner: Runner
@@ -78,15 +88,12 @@ class ZfsClient:
 
         Datasets without snapshots do not appear; use `list_datasets` to know which exist.
         """
-        out: dict[str, list[Snapshot]] = {}
+        found: list[Snapshot] = []
         for pool_roots in by_pool(roots).values():
             argv = za.list_snapshots(pool_roots, recursive=recursive)
             result = self._list(argv, pool_roots, missing_ok)
-            for snap in parse.snapshots(result.stdout):
-                out.setdefault(snap.dataset, []).append(snap)
-        for snaps in out.values():
-            snaps.sort(key=lambda s: s.createtxg)
-        return out
+            found += parse.snapshots(result.stdout)
+        return _by_dataset(found)
 
     def list_tree(
         self, roots: Sequence[str], *, recursive: bool = False, props: Sequence[str] = (),
@@ -95,17 +102,14 @@ class ZfsClient:
         """`list_datasets` and `list_snapshots` together from one `zfs list` per pool:
         ({name: {prop: value}} including ``type``, {dataset: [snapshots oldest first]})."""
         datasets: dict[str, dict[str, str]] = {}
-        snapshots: dict[str, list[Snapshot]] = {}
+        found: list[Snapshot] = []
         for pool_roots in by_pool(roots).values():
             argv, columns = za.list_tree(pool_roots, recursive=recursive, props=props)
             result = self._list(argv, pool_roots, missing_ok)
             listed, snaps = parse.tree(result.stdout, columns, None if recursive else pool_roots)
             datasets.update(listed)
-            for snap in snaps:
-                snapshots.setdefault(snap.dataset, []).append(snap)
-        for snaps in snapshots.values():
-            snaps.sort(key=lambda s: s.createtxg)
-        return datasets, snapshots
+            found += snaps
+        return datasets, _by_dataset(found)
 
     def get(self, props: Sequence[str], names: Sequence[str], *, missing_ok: bool = False) -> dict[str, dict[str, str]]:
         """``{name: {prop: value}}`` from one `zfs get -H -p` per pool ("-" means unset)."""
