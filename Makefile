@@ -10,7 +10,9 @@ demo:            ## bring the lab up and run the replication demo in it
 test:            ## the whole test suite: unit tests, then lab tests (real OpenZFS in two VMs)
 	bash scripts/setup.sh
 	$(PY) -m tests.lab up
-	$(PY) -m pytest -p no:cacheprovider tests; status=$$?; $(PY) -m tests.lab down; exit $$status
+	$(PY) -m tests.lab --zfs backports build
+	$(PY) -m pytest -p no:cacheprovider tests; status=$$?; \
+	    $(PY) -m tests.lab down; $(PY) -m tests.lab --zfs backports down; exit $$status
 
 unit:            ## fast tests only (no VMs)
 	bash scripts/setup.sh
@@ -22,6 +24,7 @@ lab-up:
 
 lab-down:
 	$(PY) -m tests.lab down
+	$(PY) -m tests.lab --zfs backports down
 
 bench:           ## benchmarks against the raw pipe and the peers (not in CI)
 	bash scripts/setup.sh

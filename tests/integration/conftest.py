@@ -1,4 +1,6 @@
-"""Lab fixtures: `lab` (session: up + install once) and `clean_lab` (empty pools per test).
+"""Lab fixtures: `lab` (session: up + install once) and `clean_lab` (empty pools per test);
+`new_zfs_lab` / `clean_new_zfs_lab` are the same on OpenZFS 2.3 (bookworm-backports), for
+what needs OpenZFS >= 2.2 (a second pair of VMs, instance `<instance>-backports`).
 
 Tests that use them are marked `lab`. If the lab cannot start, the fixture FAILS with the
 reason (never skips): a missing lab is a broken test run, not an optional extra.
@@ -11,14 +13,31 @@ import pytest
 from tests.lab.fixtures import lab_session
 
 
+def _session(zfs: str | None):
+    try:
+        return lab_session(zfs)
+    except Exception as exc:  # noqa: BLE001 - turned into a clear test failure
+        pytest.fail(f"the VM lab ({zfs or 'default'} OpenZFS) could not start: {exc}",
+                    pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The running two-VM lab (tests.lab.lab.Lab) with the checkout installed in both VMs."""
-    try:
-        the_lab = lab_session()
-    except Exception as exc:  # noqa: BLE001 - turned into a clear test failure
-        pytest.fail(f"the VM lab could not start: {exc}", pytrace=False)
-    return the_lab
+    return _session(None)
+
+
+@pytest.fixture(scope="session")
+def new_zfs_lab():
+    """A second two-VM lab whose OpenZFS is 2.3 (bookworm-backports)."""
+    return _session("backports")
+
+
+@pytest.fixture
+def clean_new_zfs_lab(new_zfs_lab):
+    """`new_zfs_lab` with both pools emptied first."""
+    new_zfs_lab.reset()
+    return new_zfs_lab
 
 
 @pytest.fixture

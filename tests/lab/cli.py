@@ -13,6 +13,9 @@ from .paths import LabError
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.lab",
                                  description="two-VM OpenZFS lab for zfsrep's tests")
+    ap.add_argument("--zfs", metavar="VARIANT",
+                    help="OpenZFS of the image: bookworm (Debian 12's 2.1, the default) or "
+                         "backports (2.3); a non-default variant runs as instance <instance>-VARIANT")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="build the image if needed, boot source+target, create pools")
     sub.add_parser("down", help="stop this instance's VMs")
@@ -27,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from .lab import Lab
+    from .paths import variant_instance
 
     try:
-        lab = Lab()
+        lab = Lab(variant_instance(args.zfs), zfs=args.zfs)
         if args.cmd == "up":
             t = time.monotonic()
             info = lab.up()
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lab {lab.instance}: pools reset in {lab.reset():.1f} s")
         elif args.cmd == "build":
             from .image import ensure_image
-            print(ensure_image(rebuild=args.rebuild))
+            print(ensure_image(rebuild=args.rebuild, zfs=args.zfs))
     except (LabError, subprocess.SubprocessError, OSError) as exc:
         print(f"lab: ERROR: {exc}", file=sys.stderr)
         return 1

@@ -5,21 +5,24 @@ from __future__ import annotations
 import sys
 import time
 
+from .image import zfs_variant
 from .lab import Lab
+from .paths import variant_instance
 
-_session_lab: Lab | None = None
+_session_labs: dict[str, Lab] = {}
 
 
-def lab_session() -> Lab:
-    """Bring the lab up and install the current checkout, once per Python process."""
-    global _session_lab
-    if _session_lab is None:
-        lab = Lab()
+def lab_session(zfs: str | None = None) -> Lab:
+    """Bring a lab up and install the current checkout, once per Python process and OpenZFS
+    variant (None: the default lab, ZFSREP_LAB_ZFS or bookworm's)."""
+    zfs = zfs_variant(zfs)
+    if zfs not in _session_labs:
+        lab = Lab(variant_instance(zfs), zfs=zfs)
         t = time.monotonic()
         info = lab.up()
         lab.install()
-        print(f"\nlab {lab.instance}: ready in {time.monotonic() - t:.1f} s "
+        print(f"\nlab {lab.instance} (OpenZFS {lab.zfs}): ready in {time.monotonic() - t:.1f} s "
               f"({'already running' if info.get('already_running') else 'booted'})",
               file=sys.stderr)
-        _session_lab = lab
-    return _session_lab
+        _session_labs[zfs] = lab
+    return _session_labs[zfs]

@@ -39,8 +39,21 @@ def _sha(*parts: str | bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def base_key() -> str:
-    steps = recipe.base_steps()
+def zfs_variant(zfs: str | None = None) -> str:
+    """The OpenZFS variant asked for (argument, else env ZFSREP_LAB_ZFS, else the default)."""
+    zfs = zfs or os.environ.get("ZFSREP_LAB_ZFS") or recipe.DEFAULT_ZFS
+    if zfs not in recipe.ZFS_VARIANTS:
+        raise LabError(f"unknown ZFSREP_LAB_ZFS {zfs!r}; one of {', '.join(recipe.ZFS_VARIANTS)}")
+    return zfs
+
+
+def variant_cache(zfs: str) -> Path:
+    """Each variant caches its images in its own dir, so pruning one never drops another's."""
+    return cache_dir() if zfs == recipe.DEFAULT_ZFS else cache_dir() / f"zfs-{zfs}"
+
+
+def base_key(zfs: str = recipe.DEFAULT_ZFS) -> str:
+    steps = recipe.base_steps(zfs)
     return _sha("base-v1", recipe.SUITE, recipe.MIRROR, " ".join(recipe.BASE_INCLUDE),
                 *(f"{n}\n{s}" for n, s in steps))
 
@@ -49,8 +62,8 @@ def guest_files() -> list[Path]:
     return sorted(p for p in GUEST_FILES.rglob("*") if p.is_file())
 
 
-def image_key() -> str:
-    parts: list[str | bytes] = [base_key(), "image-v1",
+def image_key(zfs: str = recipe.DEFAULT_ZFS) -> str:
+    parts: list[str | bytes] = [base_key(zfs), "image-v1",
                                 repr((recipe.FINAL_UNITS_ENABLE, recipe.FINAL_UNITS_DISABLE,
                                       recipe.FINAL_UNITS_MASK, recipe.ROOT_FREE_MIB))]
     for p in guest_files():
@@ -129,7 +142,7 @@ def _stage_dirs(cache: Path, stage: str, key: str) -> tuple[Path, Path, Path]:
     return cache / f"{stage}-{key}", tmp, cache / f"build-{stage}-{key}.log"
 
 
-def build_base(cache: Path, key: str, timings: dict) -> Path:
+def build_base(cache: Path, key: str, timings: dict, zfs: str) -> Path:
     final, tmp, logpath = _stage_dirs(cache, "base", key)
     root = tmp / "rootfs"
     with open(logpath, "w") as logf:
@@ -141,7 +154,7 @@ def build_base(cache: Path, key: str, timings: dict) -> Path:
               recipe.SUITE, str(root), recipe.MIRROR], logf, "debootstrap")
         timings["debootstrap"] = round(time.monotonic() - t, 1)
         log(f"debootstrap: {timings['debootstrap']} s")
-        for name, script in recipe.base_steps():
+        for name, script in recipe.base_steps(zfs):
             t = time.monotonic()
             log(f"{name} ...")
             run_in_chroot(root, script, logf, name)
@@ -198,10 +211,11 @@ def build_image(cache: Path, base: Path, key: str, timings: dict) -> Path:
     return final
 
 
-def ensure_image(rebuild: bool = False) -> Path:
+def ensure_image(rebuild: bool = False, zfs: str | None = None) -> Path:
     """Return the directory of a ready image, building whatever stage is missing."""
-    cache = cache_dir()
-    ikey = image_key()
+    zfs = zfs_variant(zfs)
+    cache = variant_cache(zfs)
+    ikey = image_key(zfs)
     final = cache / f"image-{ikey}"
     if final.is_dir() and not rebuild:
         return final
@@ -211,15 +225,15 @@ def ensure_image(rebuild: bool = False) -> Path:
             return final  # someone else built it while we waited
         t0 = time.monotonic()
         timings: dict[str, float] = {}
-        bkey = base_key()
+        bkey = base_key(zfs)
         base = cache / f"base-{bkey}"
         if not base.is_dir() or rebuild:
             _rmtree(base)
-            base = build_base(cache, bkey, timings)
+            base = build_base(cache, bkey, timings, zfs)
         else:
             log(f"reusing cached base {base.name}")
         _rmtree(final)
-        log("packing the disk image ...")
+        log(f"packing the disk image (OpenZFS variant {zfs}) ...")
         out = build_image(cache, base, ikey, timings)
         timings["total"] = round(time.monotonic() - t0, 1)
         info = json.loads((out / "info.json").read_text())

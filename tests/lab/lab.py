@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import image, seed, snapshot, vm, wheels
+from . import image, recipe, seed, snapshot, vm, wheels
 from .hostpkgs import ensure_host_packages
 from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, instance_name,
                     run_dir, ssh_ports)
@@ -67,8 +67,9 @@ class Lab:
     host_ip_from_guest = HOST_IP_FROM_GUEST
     pools = POOLS
 
-    def __init__(self, instance: str | None = None):
+    def __init__(self, instance: str | None = None, zfs: str | None = None):
         self.instance = instance or instance_name()
+        self.zfs = image.zfs_variant(zfs)  # OpenZFS variant of the image (recipe.ZFS_VARIANTS)
         self.run = run_dir(self.instance)
         self.ports = ssh_ports(self.instance)
         self.ssh_config = self.run / "ssh_config"
@@ -114,6 +115,10 @@ class Lab:
     def _up(self) -> dict:
         pids = self.running()
         if all(pids.values()):
+            running_zfs = self._state().get("zfs", recipe.DEFAULT_ZFS)
+            if running_zfs != self.zfs:
+                raise LabError(f"lab {self.instance} runs OpenZFS variant {running_zfs}, not "
+                               f"{self.zfs}; stop it with `down` first")
             try:
                 _parallel(lambda v: ssh(self.ssh_config, v, "true", timeout=120), VM_NAMES)
                 self._ensure_pools()
@@ -124,7 +129,7 @@ class Lab:
             vm.stop(v, self.run)
         ensure_host_packages()
         t0 = time.monotonic()
-        img = image.ensure_image()
+        img = image.ensure_image(zfs=self.zfs)
         build_s = time.monotonic() - t0
         accel = self._accel(img)
         keys = seed.ensure_keys(self.run, self.instance)
@@ -133,7 +138,7 @@ class Lab:
         self._close_masters()
         self._check_ports_free()
         (self.run / "state.json").write_text(json.dumps(
-            {"image": str(img), "accel": accel, "ports": self.ports, "started": time.time()}))
+            {"image": str(img), "zfs": self.zfs, "accel": accel, "ports": self.ports, "started": time.time()}))
         keys_by_vm = {v: snapshot.state_key(
             vm.qemu_argv(v, img, self.run, self.ports[v], accel, self.instance),
             self.run / f"{v}.seed.tar", img.name, vm.POOL_DISK) for v in VM_NAMES}

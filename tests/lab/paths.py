@@ -33,6 +33,15 @@ def instance_name() -> str:
     return name
 
 
+def variant_instance(zfs: str | None) -> str:
+    """The lab instance for an OpenZFS image variant: the plain instance for the default (or
+    for none asked), `<instance>-<variant>` for another, so both can run side by side."""
+    from .recipe import DEFAULT_ZFS
+    if zfs is None or zfs == (os.environ.get("ZFSREP_LAB_ZFS") or DEFAULT_ZFS):
+        return instance_name()
+    return f"{instance_name()}-{zfs}"
+
+
 def run_dir(instance: str | None = None) -> Path:
     instance = instance or instance_name()
     env = os.environ.get("ZFSREP_LAB_RUN")

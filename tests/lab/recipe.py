@@ -30,6 +30,16 @@ BASE_INCLUDE = [
 KERNEL_PACKAGES = ["linux-image-amd64", "linux-headers-amd64", "initramfs-tools"]
 ZFS_PACKAGES = ["zfs-dkms", "zfsutils-linux", "sanoid"]
 
+# Where OpenZFS comes from (env ZFSREP_LAB_ZFS). "bookworm" is Debian 12's own 2.1.x, what
+# a Debian user has; "backports" is bookworm-backports (2.3.x, contrib), what NixOS and newer
+# distributions ship: features such as the snapshots_changed property need it.
+ZFS_VARIANTS = {
+    "bookworm": {"extra_sources": "", "apt_target": ""},
+    "backports": {"extra_sources": "\ndeb {mirror} {suite}-backports main contrib",
+                  "apt_target": "-t {suite}-backports "},
+}
+DEFAULT_ZFS = "bookworm"
+
 # Modules the small initramfs needs to find and mount the root disk.
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "ext4"]
 
@@ -48,7 +58,7 @@ CHROOT_PREPARE = r"""
 cat > /etc/apt/sources.list <<EOF
 deb {mirror} {suite} main contrib
 deb {mirror} {suite}-updates main contrib
-deb {security} {suite}-security main contrib
+deb {security} {suite}-security main contrib{extra_sources}
 EOF
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 chmod 755 /usr/sbin/policy-rc.d
@@ -67,7 +77,7 @@ test "$(ls /lib/modules | wc -l)" = 1
 """
 
 CHROOT_ZFS = r"""
-apt-get install -y -q {zfs_packages}
+apt-get install -y -q {apt_target}{zfs_packages}
 kver=$(ls /lib/modules)
 if ! ls /lib/modules/$kver/updates/dkms/zfs.ko* >/dev/null 2>&1; then
     zmod=$(dkms status | sed -n 's#^\(zfs/[^,:]*\).*#\1#p' | head -1)
@@ -111,10 +121,11 @@ rm -f /var/lib/dbus/machine-id
 """
 
 
-def base_steps() -> list[tuple[str, str]]:
+def base_steps(zfs: str = DEFAULT_ZFS) -> list[tuple[str, str]]:
     """(timing name, shell script run inside the chroot) for the base stage."""
+    variant = {k: v.format(mirror=MIRROR, suite=SUITE) for k, v in ZFS_VARIANTS[zfs].items()}
     fmt = dict(
-        mirror=MIRROR, security=SECURITY_MIRROR, suite=SUITE,
+        mirror=MIRROR, security=SECURITY_MIRROR, suite=SUITE, **variant,
         initramfs_modules=" ".join(INITRAMFS_MODULES),
         kernel_packages=" ".join(KERNEL_PACKAGES),
         zfs_packages=" ".join(ZFS_PACKAGES),
