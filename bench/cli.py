@@ -1,7 +1,7 @@
-"""`python -m bench [--quick] [--repeat N] [--only bulk,noop,incr,snap] [--keep-lab]`.
+"""`python -m bench [--quick] [--zfs VARIANT] [--repeat N] [--only bulk,noop,incr,snap] [--keep-lab]`.
 
-Brings up its own lab instance (ZFSREP_LAB_INSTANCE=bench unless set), installs the checkout
-and the peers, runs the scenarios and writes bench/RESULTS.md. The counting `zfs` wrapper and
+Brings up its own lab instance (ZFSREP_LAB_INSTANCE=bench unless set; `bench-<variant>` for an
+OpenZFS variant other than the lab's default), installs the checkout and the peers, runs the scenarios and writes bench/RESULTS.md. The counting `zfs` wrapper and
 the plain ssh config are removed again, and the lab is stopped (unless --keep-lab).
 With --only, the sections of the other scenarios are carried over unchanged from the report
 being replaced, labelled with the run that measured them.
@@ -58,6 +58,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="development sizes (128 MiB, 20x10, 5x5, 100 datasets): minutes")
+    from tests.lab.recipe import DEFAULT_ZFS, ZFS_VARIANTS
+    ap.add_argument("--zfs", metavar="VARIANT", choices=sorted(ZFS_VARIANTS),
+                    help=("OpenZFS of the lab image: bookworm (Debian 12's 2.1) or backports "
+                          "(2.3); default ZFSREP_LAB_ZFS or "
+                          f"{DEFAULT_ZFS}; a non-default variant runs as lab instance "
+                          "<instance>-VARIANT"))
     ap.add_argument("--repeat", type=int, help="runs per tool and scenario (default 3)")
     ap.add_argument("--only", default=",".join(SCENARIOS),
                     help=f"comma-separated scenarios (default {','.join(SCENARIOS)})")
@@ -97,7 +103,8 @@ def git_rev() -> str:
     return proc.stdout.strip() or "?"
 
 
-def environment(g: Guests, accel: str, load_start: str, rev: str) -> list[tuple[str, str]]:
+def environment(g: Guests, accel: str, load_start: str, rev: str,
+                zfs: str) -> list[tuple[str, str]]:
     from tests.lab import vm
 
     rows = host_rows()
@@ -110,7 +117,11 @@ def environment(g: Guests, accel: str, load_start: str, rev: str) -> list[tuple[
     for what, cmd in T.VERSIONS.items():
         lines = g.sh("source", cmd, check=False).strip().splitlines()
         value = lines[0] if lines else "?"
-        rows.append((what, f"{value} (checkout {rev})" if what == T.ZFSREP else value))
+        if what == T.ZFSREP:
+            value = f"{value} (checkout {rev})"
+        elif what == T.OPENZFS:  # the first word is the version the report records per section
+            value = f"{value} (lab image variant {zfs})"
+        rows.append((what, value))
     return rows
 
 
@@ -138,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     carried = report.parse_previous(args.out.read_text()) if args.out.exists() else {}
 
     from tests.lab.lab import Lab
-    from tests.lab.paths import LabError
+    from tests.lab.paths import LabError, variant_instance
 
     load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     rev = git_rev()  # what is installed now (others may commit while the benchmark runs)
-    lab = Lab()
+    lab = Lab(variant_instance(args.zfs), zfs=args.zfs)  # bench, or bench-<variant>
     g = Guests(lab)
     counters = Counters(g)
     t0 = time.monotonic()
@@ -166,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(Outcome(name, "(not measured)", notes=[
                     f"the scenario broke during set-up or measurement: {str(exc)[:400]}"]))
                 lab.reset()
-        env_rows = environment(g, accel, load_start, rev)
+        env_rows = environment(g, accel, load_start, rev, lab.zfs)
     except (LabError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(f"bench: ERROR: {exc}", file=sys.stderr)
         return 1

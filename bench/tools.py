@@ -13,6 +13,7 @@ SYNCOID = "syncoid"
 ZAB = "zfs-autobackup"
 ZREP = "zfs-replicate"
 SANOID = "sanoid"
+OPENZFS = "OpenZFS"  # its row in the machine table; the report records it per section
 
 REPLICATORS = [RAW, ZFSREP, SYNCOID, ZAB, ZREP]
 SNAPSHOTTERS = [ZFSREP, SANOID]
@@ -144,7 +145,7 @@ VERSIONS = {
          "'import importlib.metadata as m; print(m.version(\"zfs-autobackup\"))'",
     ZREP: "/opt/zfsrep-peers/bin/python3 -c "
           "'import importlib.metadata as m; print(m.version(\"zfs-replicate\"))'",
-    "OpenZFS": "zfs version | head -1",
+    OPENZFS: "zfs version | head -1",
     "guest kernel": "uname -r",
     "OpenSSH": "ssh -V 2>&1",
 }

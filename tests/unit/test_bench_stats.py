@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -129,14 +131,32 @@ Sizes: old snap.
 """
 
 
-def _snap_run(checkout="abc1234", zfs_source=3):
-    sums = stats.summarize(runs("snap", ZFSREP, [5.0], zfs_source=zfs_source), "snap", [ZFSREP])
-    env = report.Environment(
-        "python -m bench --quick --only snap", "2026-11-23 08:00 UTC", True,
+OLD_ZFS, NEW_ZFS = "zfs-2.1.11-1+deb12u1", "zfs-2.3.2-2~bpo12+2"
+
+
+def _env(command, date, checkout, openzfs):
+    return report.Environment(
+        command, date, True,
         [("host load (1/5/15 min), start → end", "2.5 → 3.0"),
-         ("zfsrep", f"zfsrep 0.1.0 (checkout {checkout})")])
+         ("zfsrep", f"zfsrep 0.1.0 (checkout {checkout})"),
+         ("OpenZFS", f"{openzfs} (lab image variant x)")])
+
+
+def _snap_run(checkout="abc1234", zfs_source=3, openzfs=OLD_ZFS):
+    sums = stats.summarize(runs("snap", ZFSREP, [5.0], zfs_source=zfs_source), "snap", [ZFSREP])
+    env = _env("python -m bench --quick --only snap", "2026-11-23 08:00 UTC", checkout, openzfs)
     return env, [report.Scenario("snap", "new snap", {ZFSREP: "zfsrep snapshot"}, sums)], \
         stats.verdicts({"snap": sums})
+
+
+def _bulk_run(openzfs=NEW_ZFS):
+    data = (runs("bulk", RAW, [10.0], bytes=10_000_000)
+            + runs("bulk", ZFSREP, [10.0], bytes=10_000_000))
+    sums = stats.summarize(data, "bulk", [RAW, ZFSREP])
+    env = _env("python -m bench --zfs backports --only bulk", "2026-11-24 09:00 UTC", "fff0000",
+               openzfs)
+    return env, [report.Scenario("bulk", "new bulk", {ZFSREP: "zfsrep replicate"}, sums)], \
+        stats.verdicts({"bulk": sums})
 
 
 def test_a_report_without_markers_is_split_by_its_headings_and_dated_by_its_header():
@@ -158,9 +178,11 @@ def test_only_some_scenarios_carries_the_others_over_labelled_and_targets_from_t
     assert "104 zfs invocations" not in text
     lines = text.splitlines()
     assert ("| snap | zfs invocations O(pools): <= 8 for 1 pool(s) | **yes** | "
-            "3 zfs invocations | this run |") in lines
+            f"3 zfs invocations | this run, OpenZFS {OLD_ZFS} |") in lines
+    # LEGACY's machine table has no OpenZFS row: unknown, not guessed
     assert ("| bulk | throughput >= 0.97 x raw pipe | **NO** | 0.510 x raw | carried over: "
-            "2026-11-22 07:02 UTC (benchmark took 105 min), checkout 5fce2f5-dirty |") in lines
+            "2026-11-22 07:02 UTC (benchmark took 105 min), checkout 5fce2f5-dirty, "
+            "**OpenZFS ?** |") in lines
     bulk = lines.index("## 1. Bulk: one dataset, full send of incompressible data (throughput)")
     assert lines[bulk + 2].startswith("> **Carried over** from an earlier run")
     assert "5fce2f5-dirty" in lines[bulk + 2] and "7.3 → 1.0" in lines[bulk + 2]
@@ -168,7 +190,9 @@ def test_only_some_scenarios_carries_the_others_over_labelled_and_targets_from_t
                                         "|---|---|", "| zfsrep | 3/3 |"]
     # sections stay in scenario order: bulk before snap
     assert bulk < lines.index("## 4. Snapshot + prune over many datasets (wall time, zfs calls)")
-    assert "> **Partial run**: snap measured now; bulk carried over" in text
+    assert f"> **Partial run**: snap measured now on OpenZFS {OLD_ZFS}; bulk carried over" in text
+    assert (f"> **OpenZFS differs** (this run: {OLD_ZFS}): OpenZFS not recorded: bulk. "
+            in text)
 
 
 def test_carried_sections_keep_their_own_run_through_later_partial_runs():
@@ -185,7 +209,10 @@ def test_carried_sections_keep_their_own_run_through_later_partial_runs():
     # a run of nothing new carries everything, snap now labelled with its own checkout
     third = report.render(env2, [], [], report.parse_previous(second))
     assert "| snap | zfs invocations O(pools): <= 8 for 1 pool(s) | **yes** | 4 zfs invocations " \
-           "| carried over: 2026-11-23 08:00 UTC, checkout def5678 |" in third
+           f"| carried over: 2026-11-23 08:00 UTC, checkout def5678, OpenZFS {OLD_ZFS} |" in third
+    # snap: same OpenZFS as this run, not flagged; bulk's is still unknown
+    assert (f"> **OpenZFS differs** (this run: {OLD_ZFS}): OpenZFS not recorded: bulk. Compare "
+            "those sections with this run's with care.") in third.splitlines()
 
 
 def test_a_full_run_carries_nothing_over():
@@ -194,3 +221,44 @@ def test_a_full_run_carries_nothing_over():
     text = report.render(env, scenarios, verdicts, prev)
     assert "Carried over" not in text and "Partial run" not in text
     assert "Sizes: old snap." not in text
+
+
+def test_each_section_records_its_openzfs_and_a_carried_one_from_another_shows_it():
+    first = report.render(*_snap_run(openzfs=OLD_ZFS))
+    assert f'"openzfs": "{OLD_ZFS}"' in first.splitlines()[first.splitlines().index(
+        "## 4. Snapshot + prune over many datasets (wall time, zfs calls)") - 1]
+    second = report.render(*_bulk_run(openzfs=NEW_ZFS), report.parse_previous(first))
+    lines = second.splitlines()
+    assert (f"> **OpenZFS differs** (this run: {NEW_ZFS}): carried over from another OpenZFS: "
+            f"snap (OpenZFS {OLD_ZFS}). Compare those sections with this run's with care.") in lines
+    assert any(ln.startswith("| bulk |") and ln.endswith(f"| this run, OpenZFS {NEW_ZFS} |")
+               for ln in lines)
+    assert any(ln.startswith("| snap |") and ln.endswith(
+        f"| carried over: 2026-11-23 08:00 UTC, checkout abc1234, **OpenZFS {OLD_ZFS}** |")
+        for ln in lines)
+    snap = lines.index("## 4. Snapshot + prune over many datasets (wall time, zfs calls)")
+    assert lines[snap + 2].endswith(f"host load (1/5/15 min, start → end) 2.5 → 3.0, "
+                                    f"**OpenZFS {OLD_ZFS}** (this run: {NEW_ZFS}).")
+    prev = report.parse_previous(second)
+    assert (prev["snap"].origin.openzfs, prev["bulk"].origin.openzfs) == (OLD_ZFS, NEW_ZFS)
+    # back on the old OpenZFS: bulk is now the one from another version, snap is not flagged
+    third = report.render(*_snap_run(openzfs=OLD_ZFS), prev)
+    assert f"carried over from another OpenZFS: bulk (OpenZFS {NEW_ZFS})." in third
+
+
+def test_markers_written_before_openzfs_take_it_from_their_own_runs_machine_table_only():
+    env, scenarios, verdicts = _snap_run(openzfs=OLD_ZFS)
+    text = report.render(env, scenarios, verdicts, report.parse_previous(LEGACY))
+    old = re.sub(r', "openzfs": "[^"]*"', "", text)  # as the bench wrote them before
+    assert '"openzfs"' not in old and text != old
+    prev = report.parse_previous(old)
+    # snap was measured by the run whose machine table the file has; bulk by an earlier one
+    assert prev["snap"].origin.openzfs == OLD_ZFS
+    assert prev["bulk"].origin.openzfs == "?"
+    assert prev["bulk"].origin.checkout == "5fce2f5-dirty"
+    again = report.render(*_bulk_run(openzfs=OLD_ZFS), prev)
+    assert ("checkout abc1234, OpenZFS zfs-2.1.11-1+deb12u1 |" in again
+            and "OpenZFS differs" not in again)
+    # a marker with fields this version does not know is still read
+    extra = old.replace('"checkout": "abc1234"', '"checkout": "abc1234", "later": 1')
+    assert report.parse_previous(extra)["snap"].origin == prev["snap"].origin
