@@ -135,6 +135,30 @@ def read_replication(state_dir: str | Path) -> dict[str, dict[str, dict[str, Any
     return read_json(replication_path(state_dir)) or {}
 
 
+def listing_cache_path(state_dir: str | Path, side: str) -> Path:
+    """Where one side's snapshot listing cache lives (``side``: "source" or "target-NAME")."""
+    return Path(state_dir) / "listings" / f"{side}.json"
+
+
+def read_listing_cache(state_dir: str | Path, side: str) -> Any | None:
+    """The cache file's JSON; None if it is missing or cannot be read or parsed (a cache only
+    saves work: a damaged one is listed afresh and overwritten)."""
+    try:
+        return read_json(listing_cache_path(state_dir, side))
+    except (OSError, ValueError):
+        return None
+
+
+def write_listing_cache(state_dir: str | Path, side: str, doc: Any) -> str | None:
+    """Keep one side's listing cache; a warning line if it could not be written."""
+    try:
+        write_json_atomic(listing_cache_path(state_dir, side), doc)
+    except OSError as e:
+        return problem(state_dir, e, doing="keep the snapshot listing cache",
+                       consequence="the next run lists every snapshot again")
+    return None
+
+
 __all__ = [
     "DEFAULT_STATE_DIR",
     "OK",

@@ -22,13 +22,18 @@ class FakeZfs(Runner):
     clock: int = 1_767_225_600
     commands: list[list[str]] = field(default_factory=list)
     fail_on: dict[str, str] = field(default_factory=dict)  # argv word -> stderr to fail with
+    # OpenZFS >= 2.2's `snapshots_changed` (per dataset: `clock` when a snapshot of it was last
+    # created or destroyed); False answers like 2.1 ("invalid property").
+    snapshots_changed: bool = False
+    changed: dict[str, int] = field(default_factory=dict)
     tags: dict[str, set[str]] = field(default_factory=dict)  # ds@snap -> hold tags
     _txg: itertools.count = field(default_factory=lambda: itertools.count(100))
     _guid: itertools.count = field(default_factory=lambda: itertools.count(10_000_000_000_000_000))
 
     def add(self, *names: str, used: int = 0) -> FakeZfs:
         for name in names:
-            self.datasets[name] = {"used": str(used), "type": "filesystem"}
+            self.datasets[name] = {"used": str(used), "type": "filesystem",
+                                   "guid": str(next(self._guid))}
         return self
 
     def add_snapshot(self, full: str, *, used: int = 0, userrefs: int = 0, creation: int | None = None) -> Snapshot:
@@ -36,6 +41,7 @@ class FakeZfs(Runner):
         snap = Snapshot(ds, name, next(self._guid), next(self._txg),
                         self.clock if creation is None else creation, used, userrefs)
         self.snaps.append(snap)
+        self.changed[ds] = self.clock
         return snap
 
     def names(self, dataset: str) -> list[str]:
@@ -57,15 +63,23 @@ class FakeZfs(Runner):
                 rc, err = 1, message
                 break
         else:
-            rc, out, err = getattr(self, "_" + argv[1])(argv[2:])
+            rc, out, err = self._dispatch(argv)
         result = CommandResult(tuple(argv), rc, out, err)
         if check and rc != 0:
             raise CommandError(argv, rc, err, host=self.host)
         return result
 
+    def _dispatch(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[:3] == ["sh", "-c", 'date +%s && exec "$@"']:  # argv.list_changed
+            rc, out, err = self._dispatch(argv[4:])
+            return rc, f"{self.clock}\n{out}", err
+        return getattr(self, "_" + argv[1])(argv[2:])
+
     def _list(self, args: list[str]) -> tuple[int, str, str]:
         opts, roots = _options(args, {"-t", "-o", "-s", "-d"})
         columns = opts["-o"].split(",")
+        if "snapshots_changed" in columns and not self.snapshots_changed:
+            return 2, "", "bad property list: invalid property 'snapshots_changed'\nusage: ...\n"
         rc, lines, errs = 0, [], []
         for root in roots:
             if root not in self.datasets:
@@ -81,7 +95,8 @@ class FakeZfs(Runner):
                 for d, props in self.datasets.items():
                     # `-d 1` (only used with snapshots) also lists the root's children
                     if within(d) or ("-d" in opts and parent_of(d) == root):
-                        values = {"type": "filesystem", **props, "name": d}
+                        values = {"type": "filesystem", **props, "name": d,
+                                  "snapshots_changed": self.changed.get(d, "-")}
                         lines.append("\t".join(str(values.get(c, "-")) for c in columns))
             if "snapshot" in types:
                 for s in sorted((s for s in self.snaps if within(s.dataset)), key=lambda s: s.createtxg):
@@ -112,6 +127,7 @@ class FakeZfs(Runner):
         txg = next(self._txg)
         for d, name in targets:
             self.snaps.append(Snapshot(d, name, next(self._guid), txg, self.clock, 0, 0))
+            self.changed[d] = self.clock
         return 0, "", ""
 
     def _destroy(self, args: list[str]) -> tuple[int, str, str]:
@@ -129,6 +145,7 @@ class FakeZfs(Runner):
                 return 1, "", f"cannot destroy snapshot {busy.full_name}: dataset is busy\n"
             if "-n" not in opts:
                 self.snaps = [s for s in self.snaps if s not in hit]
+                self.changed.update(dict.fromkeys((s.dataset for s in hit), self.clock))
             return 0, "", ""
         index = {s.name: s for s in self.snaps if s.dataset == ds}
         for name in wanted:
@@ -141,6 +158,7 @@ class FakeZfs(Runner):
             lines.append(f"reclaim\t{sum(index[n].used for n in wanted)}")
             return 0, "\n".join(lines) + "\n", ""
         self.snaps = [s for s in self.snaps if not (s.dataset == ds and s.name in wanted)]
+        self.changed[ds] = self.clock
         return 0, "", ""
 
     def _hold(self, args: list[str]) -> tuple[int, str, str]:

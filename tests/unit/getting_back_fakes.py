@@ -85,6 +85,7 @@ def copy_to(target: MoreZfs, snap: Snapshot, dataset: str) -> Snapshot:
     """``snap`` as received into ``dataset`` on ``target``: same GUID, the target's own txg."""
     copy = replace(snap, dataset=dataset, createtxg=next(target._txg))
     target.snaps.append(copy)
+    target.changed[dataset] = target.clock  # a receive sets snapshots_changed
     return copy
 
 

@@ -1,7 +1,8 @@
 """`zfsrep replicate`: send every configured dataset to each of its targets, safely.
 
 Per target (one after the other): take the target's lock, open one multiplexed ssh master,
-list both sides once, plan each dataset (`zfsrep.core.replication_plan`), then for each plan:
+list both sides once (reusing earlier snapshot listings that `snapshots_changed` shows are still
+exact: `actions.reused_listing`), plan each dataset (`zfsrep.core.replication_plan`), then for each plan:
 create missing parents on the target, hold the snapshot being sent on the source
 (``zfsrep:<target>``), run the send/receive pipeline(s), and on success release the tag from
 older snapshots and prune the target by its retention (never the newest common snapshot).
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from zfsrep.actions.reused_listing import SideListing
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
@@ -73,15 +75,15 @@ def target_dataset(target: TargetConfig, source: str) -> str:
 # --- listing the source ------------------------------------------------------------------------
 
 def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
-                     result: RunResult) -> list[SourceDataset]:
+                     result: RunResult, listing: SideListing) -> list[SourceDataset]:
     props = ["type", "encryption"]
     found: list[SourceDataset] = []
     for recursive in (True, False):
         group = [d for d in chosen if d.recursive == recursive]
         if not group:
             continue
-        listed, snaps = client.list_tree([d.name for d in group], recursive=recursive, props=props,
-                                         missing_ok=True)
+        listed, snaps = listing.list_tree(client, [d.name for d in group], recursive=recursive,
+                                          props=props, missing_ok=True)
         for dcfg in group:
             if dcfg.name not in listed:
                 for target in config.targets_for(dcfg):
@@ -114,6 +116,9 @@ class TargetRun:
     local: ZfsClient
     dry_run: bool
     progress: ProgressFn | None
+    source_listing: SideListing
+    now: float
+    listing_cache: bool = True
     items: list[ItemResult] = field(default_factory=list)
 
     def fail_all(self, message: str) -> list[ItemResult]:
@@ -144,8 +149,11 @@ class TargetRun:
                 session.start()
                 remote = ZfsClient(session.runner())
                 stage_tools = self._check_tools(remote, host)
-                listed, target_snaps = remote.list_tree([t.dataset], recursive=True,
-                                                        props=["receive_resume_token"], missing_ok=True)
+                target_listing = SideListing(self.config.state_dir, f"target-{t.name}", host,
+                                             self.now, enabled=self.listing_cache)
+                listed, target_snaps = target_listing.list_tree(
+                    remote, [t.dataset], recursive=True, props=["receive_resume_token"], missing_ok=True,
+                    only={target_dataset(t, d.name) for d in self.datasets})
                 held = self._our_holds()
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))
@@ -165,6 +173,14 @@ class TargetRun:
                 self.items.append(item)
             if sent:
                 self._prune_targets(remote, sent, host, target_snaps)
+            for item in self.items:
+                item.details["listing"] = {
+                    "source": self.source_listing.how(item.dataset),
+                    "target": target_listing.how(item.details["target_dataset"])}
+            warning = None if self.dry_run else target_listing.save()
+            if warning:
+                for item in self.items:
+                    item.details.setdefault("warnings", []).append(warning)
         return self.items
 
     # -- checks and listings ----------------------------------------------------------------
@@ -345,6 +361,7 @@ class TargetRun:
     def _hold(self, snapshot: str, held: dict[str, set[str]]) -> None:
         tag = hold_tag(self.target.name)
         if tag not in held.get(snapshot, set()):
+            self.source_listing.touch([snapshot.partition("@")[0]])
             self.local.hold(tag, [snapshot])
             held.setdefault(snapshot, set()).add(tag)
 
@@ -357,6 +374,7 @@ class TargetRun:
         stale = [s.full_name for s in ds.snapshots
                  if s.full_name != newest and tag in held.get(s.full_name, set())]
         if stale:
+            self.source_listing.touch([ds.name])
             self.local.release(tag, stale)
             for name in stale:
                 held[name].discard(tag)
@@ -440,8 +458,11 @@ def _one_line(e: ZfsrepError, target: TargetConfig, host: str) -> str:
 
 def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         targets: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-        progress: ProgressFn | None = None, local: Runner | None = None) -> RunResult:
-    """Replicate; returns the RunResult (items per dataset × target). Never prints."""
+        progress: ProgressFn | None = None, local: Runner | None = None,
+        listing_cache: bool = True) -> RunResult:
+    """Replicate; returns the RunResult (items per dataset × target). Never prints.
+    ``listing_cache``: reuse earlier snapshot listings where `snapshots_changed` allows
+    (`actions.reused_listing`); off, every snapshot is listed on both sides."""
     started = time.time() if now is None else now
     result = RunResult(verb=VERB, started_at=started, host=socket.gethostname(), dry_run=dry_run)
     unknown = sorted(set(targets or ()) - set(config.targets))
@@ -460,8 +481,9 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         result.finished_at = time.time()
         return result
     client = ZfsClient(local or Runner())
+    source_listing = SideListing(config.state_dir, "source", result.host, started, enabled=listing_cache)
     try:
-        sources = _source_datasets(config, chosen, client, result)
+        sources = _source_datasets(config, chosen, client, result, source_listing)
     except ZfsrepError as e:
         result.errors.append(f"listing datasets on {result.host}: {str(e).splitlines()[0]}")
         result.finished_at = time.time()
@@ -473,8 +495,13 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         mine = [s for s in sources if name in {t.name for t in config.targets_for(s.config)}]
         if not mine:
             continue
-        run_ = TargetRun(config, target, mine, client, dry_run, progress)
+        run_ = TargetRun(config, target, mine, client, dry_run, progress, source_listing, started,
+                         listing_cache)
         result.items += run_.run()
+    warning = None if dry_run else source_listing.save()
+    if warning:
+        for item in result.items:
+            item.details.setdefault("warnings", []).append(warning)
     if targets:
         result.items = [i for i in result.items if i.target in targets]
     result.finished_at = time.time()

@@ -103,6 +103,11 @@ def command(
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr \\[default: on a terminal].")
     ] = None,
+    listing_cache: Annotated[
+        bool, typer.Option("--listing-cache/--no-listing-cache",
+                           help="Reuse earlier snapshot listings of datasets whose snapshots_changed "
+                                "(OpenZFS >= 2.2) shows no change; off lists every snapshot.")
+    ] = True,
     verbose: VerboseOption = 0,
 ) -> None:
     """Send new snapshots to each target: incremental from the newest common snapshot,
@@ -113,7 +118,8 @@ def command(
     meter = TerminalProgress() if show else None
     try:
         result = guarded(lambda: replicate.run(cfg, now=time.time(), dry_run=dry_run, targets=target,
-                                               datasets=dataset, progress=meter))
+                                               datasets=dataset, progress=meter,
+                                               listing_cache=listing_cache))
     finally:
         if meter is not None:
             meter.done()

@@ -51,6 +51,36 @@ def list_tree(roots: Sequence[str], *, recursive: bool = False,
     return argv, columns
 
 
+CHANGED_COLUMNS: tuple[str, ...] = ("guid", "snapshots_changed")
+
+
+def list_changed(roots: Sequence[str], *, recursive: bool = False,
+                 props: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """The host's clock (`date +%s`, first line), then the datasets with ``type``, ``props``,
+    ``guid`` and ``snapshots_changed`` (OpenZFS >= 2.2), no snapshots: (argv, columns).
+    The clock is read first, in the same process, so it is the host's own time before the
+    listing (see `core.listing_cache`). The names travel as arguments, never in the script."""
+    columns = ["name", "type", *[p for p in props if p not in ("name", "type", *CHANGED_COLUMNS)],
+               *CHANGED_COLUMNS]
+    zfs = [ZFS, "list", "-H", "-p", "-t", "filesystem,volume", "-o", ",".join(columns),
+           *(["-r"] if recursive else []), *roots]
+    return ["sh", "-c", 'date +%s && exec "$@"', "sh", *zfs], columns
+
+
+def name_batches(names: Sequence[str], *, max_chars: int = MAX_BATCH_CHARS) -> list[list[str]]:
+    """``names`` in order, cut into groups whose names stay under ``max_chars`` together (so a
+    command of one group stays far below Linux's argv limits, also through ssh)."""
+    batches: list[list[str]] = []
+    size = 0
+    for name in names:
+        if not batches or size + len(name) + 1 > max_chars:
+            batches.append([])
+            size = 0
+        batches[-1].append(name)
+        size += len(name) + 1
+    return batches
+
+
 def snapshot(full_names: Sequence[str], *, recursive: bool = False,
              props: dict[str, str] | None = None) -> list[str]:
     """One atomic `zfs snapshot` of ``ds@name`` entries (all in one pool, one per dataset)."""

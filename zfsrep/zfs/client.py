@@ -4,9 +4,10 @@ all requested roots, never one per dataset."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from zfsrep.core import listing_cache as lc
 from zfsrep.core.snapshot import Snapshot, pool_of
 from zfsrep.errors import CommandError
 from zfsrep.execute import CommandResult, Runner
@@ -42,6 +43,27 @@ def _by_dataset(snapshots: Iterable[Snapshot]) -> dict[str, list[Snapshot]]:
 
 
 @dataclass
+class ReusedTree:
+    """`ZfsClient.list_tree_reusing`'s answer: what `list_tree` gives (``datasets``,
+    ``snapshots``), plus what `core.listing_cache.remember` needs (``seen`` and each dataset's
+    host ``clocks``) and which datasets' snapshot lists were ``reused`` or ``listed`` again."""
+
+    datasets: dict[str, dict[str, str]] = field(default_factory=dict)
+    snapshots: dict[str, list[Snapshot]] = field(default_factory=dict)
+    seen: dict[str, lc.Seen] = field(default_factory=dict)
+    clocks: dict[str, int] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    listed: list[str] = field(default_factory=list)
+
+    def remember(self, drop: Iterable[str] = ()) -> dict[str, lc.Entry]:
+        out: dict[str, lc.Entry] = {}
+        for clock in set(self.clocks.values()):
+            seen = {n: s for n, s in self.seen.items() if self.clocks[n] == clock}
+            out.update(lc.remember(seen, clock, self.snapshots, drop))
+        return out
+
+
+@dataclass
 class ZfsClient:
     runner: Runner
 
@@ -52,7 +74,11 @@ class ZfsClient:
     # -- listing ---------------------------------------------------------------------------
 
     def _list(self, argv: list[str], roots: Sequence[str], missing_ok: bool) -> CommandResult:
-        result = self.runner.run(argv, check=False)
+        return self._checked(argv, self.runner.run(argv, check=False), roots, missing_ok)
+
+    def _checked(self, argv: list[str], result: CommandResult, roots: Sequence[str],
+                 missing_ok: bool) -> CommandResult:
+        """``result``, unless it failed for more than (allowed) missing ``roots``: CommandError."""
         if result.returncode != 0:
             missing = parse.missing_datasets(result.stderr)
             other = parse.unexplained_errors(result.stderr)
@@ -110,6 +136,47 @@ class ZfsClient:
             datasets.update(listed)
             found += snaps
         return datasets, _by_dataset(found)
+
+    def list_tree_reusing(
+        self, roots: Sequence[str], cached: Mapping[str, lc.Entry], *, recursive: bool = False,
+        props: Sequence[str] = (), missing_ok: bool = False, only: Collection[str] | None = None,
+    ) -> ReusedTree | None:
+        """What `list_tree` returns, listing snapshots only of datasets whose `snapshots_changed`
+        says ``cached`` may be out of date (`core.listing_cache`): one `zfs list` of the datasets
+        per pool, then `zfs list -t snapshot -d 1` of those that changed, in batches. With
+        ``only``, other datasets are listed (``datasets``) but not their snapshots. None when this host's zfs has no `snapshots_changed` (OpenZFS < 2.2): use `list_tree`."""
+        out = ReusedTree()
+        for pool_roots in by_pool(roots).values():
+            argv, columns = za.list_changed(pool_roots, recursive=recursive, props=props)
+            result = self.runner.run(argv, check=False)
+            if result.returncode != 0 and parse.unknown_property(result.stderr, "snapshots_changed"):
+                return None
+            self._checked(argv, result, pool_roots, missing_ok)
+            clock, listed = parse.clock_and_datasets(result.stdout, columns)
+            seen = {name: lc.Seen(parse.integer(p["guid"], "guid", name),
+                                  None if p["snapshots_changed"] in ("-", "")
+                                  else parse.integer(p["snapshots_changed"], "snapshots_changed", name))
+                    for name, p in listed.items()}
+            if only is not None:
+                seen = {n: v for n, v in seen.items() if n in only}
+            reused, again = lc.split(seen, cached)
+            found: list[Snapshot] = []
+            for batch in za.name_batches(again):
+                result = self._list(za.list_snapshots(batch), batch, True)
+                found += parse.snapshots(result.stdout)
+                for gone in parse.missing_datasets(result.stderr):  # destroyed since the first listing
+                    listed.pop(gone, None)
+                    seen.pop(gone, None)
+                    again.remove(gone)
+            snaps = reused | _by_dataset(found)
+            out.datasets.update({n: {k: v for k, v in p.items() if k not in za.CHANGED_COLUMNS}
+                                 for n, p in listed.items()})
+            out.snapshots.update(snaps)
+            out.seen.update(seen)
+            out.clocks.update(dict.fromkeys(seen, clock))
+            out.reused += list(reused)
+            out.listed += again
+        return out
 
     def get(self, props: Sequence[str], names: Sequence[str], *, missing_ok: bool = False) -> dict[str, dict[str, str]]:
         """``{name: {prop: value}}`` from one `zfs get -H -p` per pool ("-" means unset)."""

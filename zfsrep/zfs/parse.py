@@ -85,6 +85,19 @@ def tree(text: str, columns: Sequence[str], roots: Sequence[str] | None = None,
     return found, snaps
 
 
+def clock_and_datasets(text: str, columns: Sequence[str]) -> tuple[int, dict[str, dict[str, str]]]:
+    """`argv.list_changed`'s output: (the host's clock in epoch seconds, {name: {column: value}})."""
+    first, _, rest = text.partition("\n")
+    if not first.strip().isdigit():
+        raise ZfsOutputError(f"expected the host's clock (`date +%s`) first, got {first[:200]!r}")
+    return int(first), datasets(rest, columns)
+
+
+def unknown_property(stderr: str, prop: str) -> bool:
+    """True if zfs refused ``prop`` as a property it does not know (an older OpenZFS)."""
+    return f"invalid property '{prop}'" in stderr or f'invalid property "{prop}"' in stderr
+
+
 def properties(text: str) -> dict[str, dict[str, str]]:
     """`zfs get -H -p -o name,property,value` as ``{name: {property: value}}``."""
     out: dict[str, dict[str, str]] = {}

@@ -1,0 +1,262 @@
+"""The snapshot listing cache: replicate reuses a dataset's earlier snapshot listing when its
+`guid` and `snapshots_changed` (OpenZFS >= 2.2) are as they were, and only then.
+
+The pure rules (`core.listing_cache`), then whole replicate runs against in-process fakes of both
+hosts, counting the `zfs list -t snapshot` commands each side gets. The fakes prove nothing about
+real ZFS; `tests/integration/test_listing_cache_lab.py` runs the same on OpenZFS 2.3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from tests.unit.getting_back_fakes import CONFIG, MoreZfs, config, copy_to, target_zfs
+from zfsrep.actions import replicate
+from zfsrep.actions.reused_listing import RETRY_UNSUPPORTED_S
+from zfsrep.cli import app
+from zfsrep.core import listing_cache as lc
+from zfsrep.core.result import NOTHING_TO_DO, PLANNED
+from zfsrep.core.snapshot import Snapshot
+from zfsrep.state import listing_cache_path
+
+T0 = 1_795_000_000
+
+
+def snap(ds: str, name: str, n: int, userrefs: int = 0) -> Snapshot:
+    return Snapshot(ds, name, guid=1000 + n, createtxg=n, creation=T0 + n, used=n, userrefs=userrefs)
+
+
+# -- the pure rules -----------------------------------------------------------------------------
+
+def test_a_listing_is_reused_only_while_guid_and_snapshots_changed_are_unchanged():
+    cached = {"a": lc.Entry(1, T0, (snap("a", "s1", 1),)), "b": lc.Entry(2, T0, ()),
+              "c": lc.Entry(3, T0, ()), "d": lc.Entry(4, T0, ())}
+    seen = {"a": lc.Seen(1, T0),       # unchanged
+            "b": lc.Seen(2, T0 + 5),   # a snapshot made or destroyed since
+            "c": lc.Seen(99, T0),      # another dataset under the same name
+            "d": lc.Seen(4, None),     # "-": nothing known
+            "e": lc.Seen(5, T0)}       # not cached
+    reused, again = lc.split(seen, cached)
+    assert reused == {"a": [snap("a", "s1", 1)]}
+    assert again == ["b", "c", "d", "e"]
+
+
+def test_only_changes_from_a_second_before_the_hosts_clock_are_remembered():
+    seen = {"old": lc.Seen(1, T0 - 1), "now": lc.Seen(2, T0), "unknown": lc.Seen(3, None),
+            "held": lc.Seen(4, T0 - 9)}
+    snaps = {"old": [snap("old", "s1", 1)], "held": [snap("held", "s1", 2)]}
+    kept = lc.remember(seen, T0, snaps, drop={"held"})
+    # a change in the clock's own second may still be followed by one the listing missed
+    assert kept == {"old": lc.Entry(1, T0 - 1, (snap("old", "s1", 1),))}
+
+
+names = st.text(st.characters(whitelist_categories=("Ll", "Nd"), whitelist_characters="-_. :"),
+                min_size=1, max_size=12)
+
+
+@given(st.dictionaries(names, st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**40),
+                                        st.lists(st.tuples(names, st.integers(0, 2**64 - 1)),
+                                                 max_size=4)), max_size=5))
+def test_the_state_dir_form_keeps_every_field(raw):
+    entries = {f"tank/{k}": lc.Entry(guid, changed, tuple(
+        Snapshot(f"tank/{k}", name, g, i, T0 + i, 7 * i, i % 2) for i, (name, g) in enumerate(snaps)))
+        for k, (guid, changed, snaps) in raw.items()}
+    doc = json.loads(json.dumps(lc.to_doc(entries, "host")))
+    assert lc.from_doc(doc) == entries
+
+
+@pytest.mark.parametrize("doc", [
+    None, [], "x", {"version": 2, "datasets": {}},
+    {"version": 1, "datasets": {"tank/a": {"guid": 1}}},
+    {"version": 1, "datasets": {"tank/a": {"guid": "x", "snapshots_changed": 1, "snapshots": []}}},
+    {"version": 1, "datasets": {"tank/a": {"guid": 1, "snapshots_changed": 1, "snapshots": [["s1", 1]]}}},
+    {"version": 1, "datasets": {"tank/a": {"guid": 1, "snapshots_changed": 1,
+                                           "snapshots": [["", 1, 2, 3, 4, 5]]}}},
+])
+def test_a_damaged_or_foreign_cache_is_not_used(doc):
+    assert lc.from_doc(doc) == {}
+
+
+# -- replicate runs against fakes of both hosts -------------------------------------------------
+
+class SourceZfs(MoreZfs):
+    def _send(self, args: list[str]) -> tuple[int, str, str]:  # only `zfs send -n -P` (dry run)
+        assert "-n" in args
+        return 0, "size\t4096\n", ""
+
+
+class FakeSession:
+    """Stands in for `SshSession`: no ssh, the target fake answers."""
+
+    target: MoreZfs
+
+    def __init__(self, target, *, host=None, **_kw) -> None:
+        self.destination = host
+        self.argv_prefix = ["ssh", "--", host]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def start(self, **_kw) -> None:
+        return None
+
+    def runner(self):
+        return FakeSession.target
+
+
+@pytest.fixture
+def hosts(tmp_path, monkeypatch):
+    """(config, source fake, target fake): getting_back_fakes.CONFIG (tank/home, and tank/vm
+    recursive, without children), both replicated to backup/h up to @s2."""
+    source = SourceZfs(snapshots_changed=True).add("tank", "tank/home", "tank/vm")
+    target = target_zfs("backup", "backup/h", "backup/h/tank", "backup/h/tank/home", "backup/h/tank/vm")
+    target.snapshots_changed = True
+    source.clock = target.clock = T0
+    for ds in ("tank/home", "tank/vm"):
+        for name in ("s1", "s2"):
+            copy_to(target, source.add_snapshot(f"{ds}@{name}"), f"backup/h/{ds}")
+    FakeSession.target = target
+    monkeypatch.setattr(replicate, "SshSession", FakeSession)
+    return config(tmp_path), source, target
+
+
+def snapshot_listings(fake: MoreZfs) -> list[list[str]]:
+    return [c for c in fake.commands if c[:2] == ["zfs", "list"] and "snapshot" in c[c.index("-t") + 1]]
+
+
+def replicate_once(cfg, source, target, *, tick: int = 10, **kw):
+    """One run `tick` seconds after the last; returns (result, source listings, target listings)."""
+    source.clock += tick
+    target.clock += tick
+    source.commands.clear()
+    target.commands.clear()
+    result = replicate.run(cfg, now=float(source.clock), local=source, **kw)
+    return result, snapshot_listings(source), snapshot_listings(target)
+
+
+def how(result) -> set[tuple[str, str]]:
+    return {(i.details["listing"]["source"], i.details["listing"]["target"]) for i in result.items}
+
+
+def test_an_unchanged_run_lists_no_snapshots_on_either_side(hosts):
+    cfg, source, target = hosts
+    first, src, tgt = replicate_once(cfg, source, target)
+    assert [i.status for i in first.items] == [NOTHING_TO_DO] * 2
+    assert src and tgt and how(first) == {("listed", "listed")}
+    # the first run held each newest snapshot (zfsrep:offsite): holds leave snapshots_changed
+    # alone, so those source datasets are listed once more
+    second, src, tgt = replicate_once(cfg, source, target)
+    assert how(second) == {("listed", "reused")} and src and not tgt
+    third, src, tgt = replicate_once(cfg, source, target)
+    assert [i.status for i in third.items] == [NOTHING_TO_DO] * 2
+    assert how(third) == {("reused", "reused")}
+    assert src == [] and tgt == []
+    assert [i.to_snapshot for i in third.items] == ["s2", "s2"]
+    assert source.tags["tank/home@s2"] == {"zfsrep:offsite"}
+
+
+def warm(hosts):
+    cfg, source, target = hosts
+    for _ in range(3):
+        replicate_once(cfg, source, target)
+    return cfg, source, target
+
+
+def test_a_snapshot_made_after_the_cached_run_is_seen_and_planned(hosts):
+    cfg, source, target = warm(hosts)
+    source.clock += 10
+    source.add_snapshot("tank/vm@s3")
+    result, src, tgt = replicate_once(cfg, source, target, dry_run=True)
+    by_ds = {i.dataset: i for i in result.items}
+    assert by_ds["tank/vm"].status == PLANNED and by_ds["tank/vm"].sent == ["s3"]
+    assert by_ds["tank/vm"].details["listing"] == {"source": "listed", "target": "reused"}
+    assert by_ds["tank/home"].status == NOTHING_TO_DO
+    assert by_ds["tank/home"].details["listing"] == {"source": "reused", "target": "reused"}
+    assert [c[-1] for c in src] == ["tank/vm"] and tgt == []
+
+
+def test_a_snapshot_destroyed_on_the_target_out_of_band_is_seen(hosts):
+    cfg, source, target = warm(hosts)
+    target.clock += 10
+    target.run(["zfs", "destroy", "backup/h/tank/home@s2"])
+    result, _, tgt = replicate_once(cfg, source, target, dry_run=True)
+    home = next(i for i in result.items if i.dataset == "tank/home")
+    assert home.status == PLANNED and home.sent == ["s2"]
+    assert home.details["listing"]["target"] == "listed"
+    assert [c[-1] for c in tgt] == ["backup/h/tank/home"]
+
+
+def test_a_change_in_the_same_second_as_the_listing_is_not_trusted(hosts):
+    cfg, source, target = warm(hosts)
+    # the last run read the clock at T; a snapshot now made in that same second T (after the
+    # listing) leaves snapshots_changed == T: that value was never remembered, so it is listed
+    source.add_snapshot("tank/vm@s3")
+    assert source.changed["tank/vm"] == source.clock
+    result, src, _ = replicate_once(cfg, source, target, tick=0, dry_run=True)
+    db = next(i for i in result.items if i.dataset == "tank/vm")
+    assert db.sent == ["s3"] and [c[-1] for c in src] == ["tank/vm"]
+
+
+def test_a_dry_run_keeps_no_cache(hosts):
+    cfg, source, target = hosts
+    replicate_once(cfg, source, target, dry_run=True)
+    assert not listing_cache_path(cfg.state_dir, "source").exists()
+    assert not listing_cache_path(cfg.state_dir, "target-offsite").exists()
+
+
+def test_openzfs_without_snapshots_changed_is_listed_fully_and_asked_again_a_day_later(hosts):
+    cfg, source, target = hosts
+    source.snapshots_changed = target.snapshots_changed = False
+    first, src, tgt = replicate_once(cfg, source, target)
+    assert how(first) == {("full", "full")} and src and tgt
+    probes = [c for c in source.commands if c[:2] == ["sh", "-c"]]
+    assert len(probes) == 1  # refused: "invalid property 'snapshots_changed'"
+    doc = json.loads(listing_cache_path(cfg.state_dir, "source").read_text())
+    assert doc["unsupported_until"] == source.clock + RETRY_UNSUPPORTED_S
+    second, _, _ = replicate_once(cfg, source, target)
+    assert how(second) == {("full", "full")}
+    assert not [c for c in source.commands + target.commands if c[:2] == ["sh", "-c"]]
+    source.snapshots_changed = target.snapshots_changed = True  # upgraded
+    later, _, _ = replicate_once(cfg, source, target, tick=int(RETRY_UNSUPPORTED_S))
+    assert how(later) == {("listed", "listed")}
+
+
+def test_a_damaged_cache_file_is_listed_afresh_and_replaced(hosts):
+    cfg, source, target = warm(hosts)
+    path = listing_cache_path(cfg.state_dir, "target-offsite")
+    path.write_text("{not json")
+    result, _, tgt = replicate_once(cfg, source, target)
+    assert how(result) == {("reused", "listed")} and tgt
+    # replaced by this run's listing: the configured datasets' copies, not their parents
+    assert sorted(json.loads(path.read_text())["datasets"]) == ["backup/h/tank/home", "backup/h/tank/vm"]
+
+
+def test_no_listing_cache_lists_everything(hosts, monkeypatch):
+    cfg, source, target = warm(hosts)
+    monkeypatch.setattr(replicate, "Runner", lambda: source)
+    cfg_path = cfg.path
+    with open(cfg_path, "w") as fh:
+        fh.write(CONFIG.format(state=cfg.state_dir))  # the same config, now as a file
+    r = CliRunner().invoke(app, ["replicate", "-c", cfg_path, "--no-listing-cache", "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    items = json.loads(r.stdout)["items"]
+    assert {(i["details"]["listing"]["source"], i["details"]["listing"]["target"]) for i in items} \
+        == {("full", "full")}
+    assert snapshot_listings(source) and snapshot_listings(target)
+
+
+def test_a_run_for_one_dataset_keeps_the_others_entries(hosts):
+    cfg, source, target = warm(hosts)
+    replicate_once(cfg, source, target, datasets=["tank/home"])
+    for side, ds in (("source", "tank/vm"), ("target-offsite", "backup/h/tank/vm")):
+        assert ds in json.loads(listing_cache_path(cfg.state_dir, side).read_text())["datasets"]
+    result, src, tgt = replicate_once(cfg, source, target)
+    assert how(result) == {("reused", "reused")} and src == [] and tgt == []

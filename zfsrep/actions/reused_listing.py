@@ -1,0 +1,99 @@
+"""One side's snapshot listing in a replicate run, reusing the state dir's listing cache where
+the datasets' `snapshots_changed` allows it (`core.listing_cache`; OpenZFS >= 2.2).
+
+A host whose zfs lacks the property (OpenZFS < 2.2) gets the full listing (`ZfsClient.list_tree`)
+and is not asked again for a day. Datasets the run placed or released holds on are not kept:
+holds do not change `snapshots_changed`, and replicate reads the hold counts from the listing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from zfsrep import state
+from zfsrep.core import listing_cache as lc
+from zfsrep.core.snapshot import Snapshot
+from zfsrep.zfs import ZfsClient
+from zfsrep.zfs.client import ReusedTree
+
+log = logging.getLogger(__name__)
+
+RETRY_UNSUPPORTED_S = 86400.0
+
+# How a dataset's snapshots were found, as shown in an item's details["listing"].
+REUSED = "reused"  # from the cache: snapshots_changed and guid as when last listed
+LISTED = "listed"  # listed again (changed, new, or not cached)
+FULL = "full"  # the cache was not used (turned off, dry run without one, or OpenZFS < 2.2)
+
+
+@dataclass
+class SideListing:
+    state_dir: str
+    side: str  # "source" or "target-NAME" (the file name in <state_dir>/listings/)
+    where: str  # the host, for people reading the file and the log
+    now: float
+    enabled: bool = True
+    cached: dict[str, lc.Entry] = field(default_factory=dict, init=False)
+    trees: list[ReusedTree] = field(default_factory=list, init=False)
+    touched: set[str] = field(default_factory=set, init=False)
+    unsupported: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return
+        doc = state.read_listing_cache(self.state_dir, self.side)
+        if isinstance(doc, dict) and float(doc.get("unsupported_until") or 0) > self.now:
+            self.enabled, self.unsupported = False, True
+            return
+        self.cached = lc.from_doc(doc)
+
+    def list_tree(self, client: ZfsClient, roots: Sequence[str], *, recursive: bool,
+                  props: Sequence[str], missing_ok: bool, only: Collection[str] | None = None,
+                  ) -> tuple[dict[str, dict[str, str]], dict[str, list[Snapshot]]]:
+        """What `ZfsClient.list_tree` returns, listing only what may have changed (and, with
+        ``only``, the snapshots of those datasets alone)."""
+        if self.enabled:
+            tree = client.list_tree_reusing(roots, self.cached, recursive=recursive, props=props,
+                                            missing_ok=missing_ok, only=only)
+            if tree is not None:
+                self.trees.append(tree)
+                log.debug("%s (%s): snapshot lists of %d dataset(s) reused, %d listed",
+                          self.side, self.where, len(tree.reused), len(tree.listed))
+                return tree.datasets, tree.snapshots
+            log.debug("%s (%s): zfs has no snapshots_changed (OpenZFS < 2.2): listing all",
+                      self.side, self.where)
+            self.enabled, self.unsupported = False, True
+        return client.list_tree(roots, recursive=recursive, props=props, missing_ok=missing_ok)
+
+    def how(self, dataset: str) -> str:
+        """REUSED, LISTED or FULL for one dataset of this side."""
+        for tree in self.trees:
+            if dataset in tree.reused:
+                return REUSED
+            if dataset in tree.listed:
+                return LISTED
+        return FULL
+
+    def touch(self, datasets: Iterable[str]) -> None:
+        """These datasets changed in ways `snapshots_changed` does not show (holds)."""
+        self.touched.update(datasets)
+
+    def save(self) -> str | None:
+        """Keep what the next run may reuse; a warning line if the state dir refused it."""
+        if self.unsupported:
+            doc = {"version": lc.VERSION, "where": self.where,
+                   "unsupported_until": self.now + RETRY_UNSUPPORTED_S}
+        elif self.trees:
+            # datasets this run did not look at (--dataset, --target) keep their entries: each is
+            # checked against its guid and snapshots_changed before it is ever used
+            seen = {name for tree in self.trees for name in tree.seen}
+            entries = {name: e for name, e in self.cached.items()
+                       if name not in seen and name not in self.touched}
+            for tree in self.trees:
+                entries.update(tree.remember(self.touched))
+            doc = lc.to_doc(entries, self.where)
+        else:
+            return None
+        return state.write_listing_cache(self.state_dir, self.side, doc)
