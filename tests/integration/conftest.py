@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fixtures import lab_session
+from tests.lab.fixtures import lab_done, lab_session
 
 
 def _session(zfs: str | None):
@@ -27,10 +27,12 @@ def lab():
     return _session(None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def new_zfs_lab():
-    """A second two-VM lab whose OpenZFS is 2.3 (bookworm-backports)."""
-    return _session("backports")
+    """A second two-VM lab whose OpenZFS is 2.3 (bookworm-backports), for one test module:
+    stopped after it if that module booted it, so it does not idle through the rest."""
+    yield _session("backports")
+    lab_done("backports")
 
 
 @pytest.fixture

@@ -24,5 +24,14 @@ def lab_session(zfs: str | None = None) -> Lab:
         print(f"\nlab {lab.instance} (OpenZFS {lab.zfs}): ready in {time.monotonic() - t:.1f} s "
               f"({'already running' if info.get('already_running') else 'booted'})",
               file=sys.stderr)
+        lab.booted_here = not info.get("already_running")
         _session_labs[zfs] = lab
     return _session_labs[zfs]
+
+
+def lab_done(zfs: str) -> None:
+    """Stop a variant's lab after the tests that needed it, if this process booted it (one
+    already running, e.g. kept for development, is left running)."""
+    lab = _session_labs.pop(zfs_variant(zfs), None)
+    if lab is not None and getattr(lab, "booted_here", False):
+        lab.down()
