@@ -6,8 +6,9 @@ volume: the time (whole seconds, the host's clock) a snapshot of it was last cre
 destroyed or renamed, which receive, rollback and promote do too. Listing the datasets with it
 costs a round trip per dataset, not per snapshot.
 
-A dataset's earlier listing is reused when its ``guid`` and ``snapshots_changed`` are what they
-were then. It is remembered only when its ``snapshots_changed`` lay in a second strictly before
+A dataset's earlier listing is reused when its ``guid``, ``snapshots_changed`` and ``origin``
+are what they were then (`zfs promote` moves snapshots to the promoted clone without changing
+its `snapshots_changed`, measured on 2.3; its ``origin`` changes). It is remembered only when its ``snapshots_changed`` lay in a second strictly before
 the host's clock read just before that listing: any later change then has a later time and
 shows. A dataset whose value is ``-`` (no change since the pool gained the feature) is always
 listed. Holds change nothing here, so a caller that places or releases holds must not keep those
@@ -28,10 +29,12 @@ _FIELDS = ("name", "guid", "createtxg", "creation", "used", "userrefs")
 
 @dataclass(frozen=True)
 class Seen:
-    """One dataset in the cheap listing: its guid and `snapshots_changed` (None for "-")."""
+    """One dataset in the cheap listing: its guid, `snapshots_changed` (None for "-") and
+    origin ("-" unless a clone)."""
 
     guid: int
     changed: int | None
+    origin: str = "-"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Entry:
     guid: int
     changed: int
     snapshots: tuple[Snapshot, ...]
+    origin: str = "-"
 
 
 def split(seen: Mapping[str, Seen], cached: Mapping[str, Entry],
@@ -51,7 +55,7 @@ def split(seen: Mapping[str, Seen], cached: Mapping[str, Entry],
     for name, now in seen.items():
         entry = cached.get(name)
         if (entry is not None and now.changed is not None
-                and (entry.guid, entry.changed) == (now.guid, now.changed)):
+                and (entry.guid, entry.changed, entry.origin) == (now.guid, now.changed, now.origin)):
             reused[name] = list(entry.snapshots)
         else:
             again.append(name)
@@ -63,7 +67,7 @@ def remember(seen: Mapping[str, Seen], clock: int, snapshots: Mapping[str, Seque
     """The entries worth keeping after a run: every dataset of ``seen`` whose `snapshots_changed`
     is older than ``clock`` (the host's time, read before ``seen`` was listed), minus ``drop``."""
     dropped = set(drop)
-    return {name: Entry(now.guid, now.changed, tuple(snapshots.get(name, ())))
+    return {name: Entry(now.guid, now.changed, tuple(snapshots.get(name, ())), now.origin)
             for name, now in seen.items()
             if now.changed is not None and now.changed < clock and name not in dropped}
 
@@ -71,7 +75,7 @@ def remember(seen: Mapping[str, Seen], clock: int, snapshots: Mapping[str, Seque
 def to_doc(entries: Mapping[str, Entry], where: str) -> dict[str, Any]:
     """The JSON form kept in the state dir (``where`` names the host, for people reading it)."""
     return {"version": VERSION, "where": where, "datasets": {
-        name: {"guid": e.guid, "snapshots_changed": e.changed,
+        name: {"guid": e.guid, "snapshots_changed": e.changed, "origin": e.origin,
                "snapshots": [[s.name, s.guid, s.createtxg, s.creation, s.used, s.userrefs]
                              for s in e.snapshots]}
         for name, e in sorted(entries.items())}}
@@ -87,7 +91,8 @@ def from_doc(doc: Any) -> dict[str, Entry]:
         for name, raw in dict(doc.get("datasets") or {}).items():
             snaps = tuple(Snapshot(dataset=str(name), **_snapshot_fields(row))
                           for row in raw["snapshots"])
-            out[str(name)] = Entry(int(raw["guid"]), int(raw["snapshots_changed"]), snaps)
+            out[str(name)] = Entry(int(raw["guid"]), int(raw["snapshots_changed"]), snaps,
+                                   str(raw["origin"]))
     except (KeyError, TypeError, ValueError):
         return {}
     return out

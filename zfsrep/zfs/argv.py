@@ -51,13 +51,13 @@ def list_tree(roots: Sequence[str], *, recursive: bool = False,
     return argv, columns
 
 
-CHANGED_COLUMNS: tuple[str, ...] = ("guid", "snapshots_changed")
+CHANGED_COLUMNS: tuple[str, ...] = ("guid", "snapshots_changed", "origin")
 
 
 def list_changed(roots: Sequence[str], *, recursive: bool = False,
                  props: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """The host's clock (`date +%s`, first line), then the datasets with ``type``, ``props``,
-    ``guid`` and ``snapshots_changed`` (OpenZFS >= 2.2), no snapshots: (argv, columns).
+    ``guid``, ``snapshots_changed`` (OpenZFS >= 2.2) and ``origin``, no snapshots: (argv, columns).
     The clock is read first, in the same process, so it is the host's own time before the
     listing (see `core.listing_cache`). The names travel as arguments, never in the script."""
     columns = ["name", "type", *[p for p in props if p not in ("name", "type", *CHANGED_COLUMNS)],

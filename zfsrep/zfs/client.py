@@ -155,7 +155,8 @@ class ZfsClient:
             clock, listed = parse.clock_and_datasets(result.stdout, columns)
             seen = {name: lc.Seen(parse.integer(p["guid"], "guid", name),
                                   None if p["snapshots_changed"] in ("-", "")
-                                  else parse.integer(p["snapshots_changed"], "snapshots_changed", name))
+                                  else parse.integer(p["snapshots_changed"], "snapshots_changed", name),
+                                  p["origin"])
                     for name, p in listed.items()}
             if only is not None:
                 seen = {n: v for n, v in seen.items() if n in only}
