@@ -63,6 +63,23 @@ class Bench:
     def tgt(self, script: str, timeout: float = 3600, check: bool = True) -> str:
         return self.g.sh("target", script, timeout=timeout, check=check)
 
+    def clear_copy(self, target: str, check: bool = True) -> None:
+        """Destroy a tool's copy on target, with the holds a tool placed on its snapshots
+        (zfs-autobackup holds what it received): a copy left in place would let the next run
+        of that tool find nothing to send and "verify" at once. -f: a tool may leave its copy
+        mounted (busy). zfs's own message is kept, so a failure says why."""
+        self.tgt(f"""
+if zfs list -H -o name {target} >/dev/null 2>&1; then
+    snaps=$(zfs list -H -t snapshot -o name -r {target})
+    if [ -n "$snaps" ]; then
+        zfs holds -H $snaps | while IFS="$(printf '\t')" read -r snap tag _; do
+            zfs release "$tag" "$snap" || exit 1
+        done || exit 1
+    fi
+    zfs destroy -r -f {target}
+fi
+! zfs list -H -o name {target} >/dev/null 2>&1""", check=check)
+
     def measure(self, out: Outcome, tool: str, index: int, cmd: str, verify,
                 size: int | None = None, sample: bool = False) -> Run:
         """One timed, counted run; `verify()` returns '' if the result is right, else why not."""
@@ -121,17 +138,14 @@ class Bench:
         for r in range(s.repeats):
             for tool in rotated(tools, r):
                 target = T.dest(tool, "bulk")
-                # -f: a tool may leave its copy mounted (busy); a copy left in place would
-                # let the next run of that tool find nothing to send and "verify" at once
-                self.tgt(f"zfs destroy -r -f {target} 2>/dev/null; "
-                         f"! zfs list -H -o name {target} >/dev/null 2>&1")
+                self.clear_copy(target)
 
                 def verify(target=target):
                     got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
                     return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
 
                 self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
-                self.tgt(f"zfs destroy -r -f {target} 2>/dev/null; true")
+                self.clear_copy(target, check=False)
         out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
                          "wall time. `source CPU s`: CPU seconds per process name in `source` "
                          "(1 vCPU), sampled with `ps` every 5 s (processes shorter than that "
