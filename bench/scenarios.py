@@ -192,8 +192,16 @@ fi
         out.notes.append(f"profile: starting zfsrep at all (`zfsrep --version`, Python imports) "
                          f"takes {startup:.1f} s here (median of 3), included in every zfsrep run")
         out.notes.append("raw pipe: the least any tool must do to know there is nothing to send "
-                         "— one `zfs list` of GUIDs on each side over one ssh connection, "
-                         "compared")
+                         "without remembering anything between runs — one `zfs list` of GUIDs "
+                         "on each side over one ssh connection, compared")
+        out.notes.append("zfsrep on OpenZFS >= 2.2 remembers its last listing (state dir "
+                         "`listings/`) and lists snapshots only of datasets whose `guid`, "
+                         "`snapshots_changed` or `origin` changed since; its untimed warm-up run "
+                         "plays the previous scheduled run. On 2.1 it lists everything, like the "
+                         "raw pipe (docs/architecture.md)")
+        left_out = [t for t in T.REPLICATORS if t not in tools]
+        if left_out:
+            out.notes.append(f"not run in this measurement (--tools): {', '.join(left_out)}")
         return out
 
     def noop_cmd(self, tool: str) -> str:
