@@ -263,3 +263,23 @@ def test_a_run_for_one_dataset_keeps_the_others_entries(hosts):
         assert ds in json.loads(listing_cache_path(cfg.state_dir, side).read_text())["datasets"]
     result, src, tgt = replicate_once(cfg, source, target)
     assert how(result) == {("reused", "reused")} and src == [] and tgt == []
+
+
+def test_a_dataset_destroyed_between_the_two_listings_is_left_out():
+    from zfsrep.zfs import ZfsClient
+
+    class Racing(MoreZfs):
+        def _list(self, args):
+            if args[args.index("-t") + 1] == "snapshot":  # after the dataset listing
+                self.datasets.pop("tank/gone", None)
+                self.snaps = [s for s in self.snaps if s.dataset != "tank/gone"]
+            return super()._list(args)
+
+    fake = Racing(snapshots_changed=True).add("tank", "tank/a", "tank/gone")
+    fake.add_snapshot("tank/a@s1")
+    fake.add_snapshot("tank/gone@s1")
+    tree = ZfsClient(fake).list_tree_reusing(["tank"], {}, recursive=True)
+    assert sorted(tree.datasets) == ["tank", "tank/a"]
+    assert [s.name for s in tree.snapshots["tank/a"]] == ["s1"]
+    assert "tank/gone" not in tree.snapshots and "tank/gone" not in tree.listed
+    assert "tank/gone" not in tree.remember()

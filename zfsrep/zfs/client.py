@@ -144,7 +144,9 @@ class ZfsClient:
         """What `list_tree` returns, listing snapshots only of datasets whose `snapshots_changed`
         says ``cached`` may be out of date (`core.listing_cache`): one `zfs list` of the datasets
         per pool, then `zfs list -t snapshot -d 1` of those that changed, in batches. With
-        ``only``, other datasets are listed (``datasets``) but not their snapshots. None when this host's zfs has no `snapshots_changed` (OpenZFS < 2.2): use `list_tree`."""
+        ``only``, other datasets are listed (``datasets``) but not their snapshots. A dataset
+        destroyed between the two listings is left out. None when this host's zfs has no
+        `snapshots_changed` (OpenZFS < 2.2): use `list_tree`."""
         out = ReusedTree()
         for pool_roots in by_pool(roots).values():
             argv, columns = za.list_changed(pool_roots, recursive=recursive, props=props)
@@ -165,7 +167,7 @@ class ZfsClient:
             for batch in za.name_batches(again):
                 result = self._list(za.list_snapshots(batch), batch, True)
                 found += parse.snapshots(result.stdout)
-                for gone in parse.missing_datasets(result.stderr):  # destroyed since the first listing
+                for gone in parse.missing_datasets(result.stderr) & set(batch):
                     listed.pop(gone, None)
                     seen.pop(gone, None)
                     again.remove(gone)
