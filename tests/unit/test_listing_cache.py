@@ -223,11 +223,13 @@ def test_openzfs_without_snapshots_changed_is_listed_fully_and_asked_again_a_day
     assert len(probes) == 1  # refused: "invalid property 'snapshots_changed'"
     doc = json.loads(listing_cache_path(cfg.state_dir, "source").read_text())
     assert doc["unsupported_until"] == source.clock + RETRY_UNSUPPORTED_S
-    second, _, _ = replicate_once(cfg, source, target)
-    assert how(second) == {("full", "full")}
-    assert not [c for c in source.commands + target.commands if c[:2] == ["sh", "-c"]]
+    for _ in range(23):  # hourly runs within the day: not asked again, and the day not moved on
+        hourly, _, _ = replicate_once(cfg, source, target, tick=3600)
+        assert how(hourly) == {("full", "full")}
+        assert not [c for c in source.commands + target.commands if c[:2] == ["sh", "-c"]]
+    assert json.loads(listing_cache_path(cfg.state_dir, "source").read_text()) == doc
     source.snapshots_changed = target.snapshots_changed = True  # upgraded
-    later, _, _ = replicate_once(cfg, source, target, tick=int(RETRY_UNSUPPORTED_S))
+    later, _, _ = replicate_once(cfg, source, target, tick=3600)  # a day after the refusal
     assert how(later) == {("listed", "listed")}
 
 

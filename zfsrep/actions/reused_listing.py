@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 RETRY_UNSUPPORTED_S = 86400.0
 
 # How a dataset's snapshots were found, as shown in an item's details["listing"].
-REUSED = "reused"  # from the cache: snapshots_changed and guid as when last listed
+REUSED = "reused"  # from the cache: guid, snapshots_changed and origin as when last listed
 LISTED = "listed"  # listed again (changed, new, or not cached)
-FULL = "full"  # the cache was not used (turned off, dry run without one, or OpenZFS < 2.2)
+FULL = "full"  # the cache was not used (--no-listing-cache, or OpenZFS < 2.2)
 
 
 @dataclass
@@ -38,14 +38,14 @@ class SideListing:
     cached: dict[str, lc.Entry] = field(default_factory=dict, init=False)
     trees: list[ReusedTree] = field(default_factory=list, init=False)
     touched: set[str] = field(default_factory=set, init=False)
-    unsupported: bool = field(default=False, init=False)
+    unsupported: bool = field(default=False, init=False)  # this run's zfs refused the property
 
     def __post_init__(self) -> None:
         if not self.enabled:
             return
         doc = state.read_listing_cache(self.state_dir, self.side)
         if isinstance(doc, dict) and float(doc.get("unsupported_until") or 0) > self.now:
-            self.enabled, self.unsupported = False, True
+            self.enabled = False  # refused less than a day ago: not asked, and the day not moved on
             return
         self.cached = lc.from_doc(doc)
 
