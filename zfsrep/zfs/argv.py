@@ -103,20 +103,13 @@ def destroy_batches(dataset: str, names: Iterable[str], *, dry_run: bool = False
     ``dry_run`` adds ``-n -v -p`` (zfs reports what it would reclaim, destroys nothing).
     """
     flags = (["-r"] if recursive else []) + (["-n", "-v", "-p"] if dry_run else [])
-    batches: list[list[str]] = []
-    current: list[str] = []
-    size = len(dataset) + 1
+    names = list(names)
     for name in names:
         if "@" in name or "," in name or not name:
             raise ValueError(f"not a snapshot name (the part after @): {name!r}")
-        if current and size + len(name) + 1 > max_chars:
-            batches.append(current)
-            current, size = [], len(dataset) + 1
-        current.append(name)
-        size += len(name) + 1
-    if current:
-        batches.append(current)
-    return [[ZFS, "destroy", *flags, f"{dataset}@{','.join(batch)}"] for batch in batches]
+    # each argument is "<dataset>@" followed by its batch of names
+    return [[ZFS, "destroy", *flags, f"{dataset}@{','.join(batch)}"]
+            for batch in name_batches(names, max_chars=max_chars - len(dataset) - 1)]
 
 
 def hold(tag: str, full_names: Sequence[str]) -> list[str]:
