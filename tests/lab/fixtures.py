@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .image import zfs_variant
 from .lab import Lab
-from .paths import variant_instance
+from .paths import variant_instance, zfs_variant
 
 _session_labs: dict[str, Lab] = {}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import recipe
 from .hostpkgs import ensure_host_packages
-from .paths import GUEST_FILES, LabError, cache_dir
+from .paths import GUEST_FILES, LabError, cache_dir, zfs_variant
 
 CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -37,14 +37,6 @@ def _sha(*parts: str | bytes) -> str:
         h.update(p.encode() if isinstance(p, str) else p)
         h.update(b"\0")
     return h.hexdigest()[:16]
-
-
-def zfs_variant(zfs: str | None = None) -> str:
-    """The OpenZFS variant asked for (argument, else env ZFSREP_LAB_ZFS, else the default)."""
-    zfs = zfs or os.environ.get("ZFSREP_LAB_ZFS") or recipe.DEFAULT_ZFS
-    if zfs not in recipe.ZFS_VARIANTS:
-        raise LabError(f"unknown ZFSREP_LAB_ZFS {zfs!r}; one of {', '.join(recipe.ZFS_VARIANTS)}")
-    return zfs
 
 
 def variant_cache(zfs: str) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import image, recipe, seed, snapshot, vm, wheels
 from .hostpkgs import ensure_host_packages
 from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, instance_name,
-                    run_dir, ssh_ports)
+                    run_dir, ssh_ports, zfs_variant)
 from .ssh import Command, push_tar, scp_to, ssh, to_shell, wait_for_ssh
 
 BOOT_TIMEOUT = float(os.environ.get("ZFSREP_LAB_BOOT_TIMEOUT", "420"))
@@ -69,7 +69,7 @@ class Lab:
 
     def __init__(self, instance: str | None = None, zfs: str | None = None):
         self.instance = instance or instance_name()
-        self.zfs = image.zfs_variant(zfs)  # OpenZFS variant of the image (recipe.ZFS_VARIANTS)
+        self.zfs = zfs_variant(zfs)  # OpenZFS variant of the image (recipe.ZFS_VARIANTS)
         self.run = run_dir(self.instance)
         self.ports = ssh_ports(self.instance)
         self.ssh_config = self.run / "ssh_config"

@@ -7,6 +7,8 @@ import re
 import zlib
 from pathlib import Path
 
+from .recipe import DEFAULT_ZFS, ZFS_VARIANTS
+
 LAB_DIR = Path(__file__).resolve().parent
 REPO_ROOT = LAB_DIR.parent.parent
 GUEST_FILES = LAB_DIR / "guest-files"
@@ -33,11 +35,18 @@ def instance_name() -> str:
     return name
 
 
+def zfs_variant(zfs: str | None = None) -> str:
+    """The OpenZFS variant asked for (argument, else env ZFSREP_LAB_ZFS, else the default)."""
+    zfs = zfs or os.environ.get("ZFSREP_LAB_ZFS") or DEFAULT_ZFS
+    if zfs not in ZFS_VARIANTS:
+        raise LabError(f"unknown ZFSREP_LAB_ZFS {zfs!r}; one of {', '.join(ZFS_VARIANTS)}")
+    return zfs
+
+
 def variant_instance(zfs: str | None) -> str:
     """The lab instance for an OpenZFS image variant: the plain instance for the default (or
     for none asked), `<instance>-<variant>` for another, so both can run side by side."""
-    from .recipe import DEFAULT_ZFS
-    if zfs is None or zfs == (os.environ.get("ZFSREP_LAB_ZFS") or DEFAULT_ZFS):
+    if zfs is None or zfs == zfs_variant():
         return instance_name()
     return f"{instance_name()}-{zfs}"
 
