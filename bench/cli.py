@@ -1,8 +1,9 @@
 """`python -m bench [--quick] [--zfs VARIANT] [--repeat N] [--only bulk,noop,incr,snap] [--keep-lab]`.
 
 Brings up its own lab instance (ZFSREP_LAB_INSTANCE=bench unless set; `bench-<variant>` for an
-OpenZFS variant other than the lab's default), installs the checkout and the peers, runs the scenarios and writes bench/RESULTS.md. The counting `zfs` wrapper and
-the plain ssh config are removed again, and the lab is stopped (unless --keep-lab).
+OpenZFS variant other than the lab's default), installs the checkout and the peers, runs the
+scenarios and writes bench/RESULTS.md. The counting `zfs` wrapper and the plain ssh config are
+removed again, and the lab is stopped (unless --keep-lab).
 With --only, the sections of the other scenarios are carried over unchanged from the report
 being replaced, labelled with the run that measured them.
 """

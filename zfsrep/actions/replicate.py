@@ -1,9 +1,9 @@
 """`zfsrep replicate`: send every configured dataset to each of its targets, safely.
 
 Per target (one after the other): take the target's lock, open one multiplexed ssh master,
-list both sides once (reusing earlier snapshot listings that `snapshots_changed` shows are still
-exact: `actions.reused_listing`), plan each dataset (`zfsrep.core.replication_plan`), then for each plan:
-create missing parents on the target, hold the snapshot being sent on the source
+list both sides once (reusing earlier snapshot listings that `snapshots_changed` shows are
+still exact: `actions.reused_listing`), plan each dataset (`zfsrep.core.replication_plan`),
+then for each plan: create missing parents on the target, hold the snapshot being sent on the source
 (``zfsrep:<target>``), run the send/receive pipeline(s), and on success release the tag from
 older snapshots and prune the target by its retention (never the newest common snapshot).
 

@@ -8,9 +8,9 @@ costs a round trip per dataset, not per snapshot.
 
 A dataset's earlier listing is reused when its ``guid``, ``snapshots_changed`` and ``origin``
 are what they were then (`zfs promote` moves snapshots to the promoted clone without changing
-its `snapshots_changed`, measured on 2.3; its ``origin`` changes). It is remembered only when its ``snapshots_changed`` lay in a second strictly before
-the host's clock read just before that listing: any later change then has a later time and
-shows. A dataset whose value is ``-`` (no change since the pool gained the feature) is always
+its `snapshots_changed`, measured on 2.3; its ``origin`` changes). It is remembered only when
+its ``snapshots_changed`` lay in a second strictly before the host's clock read just before
+that listing: any later change then has a later time and shows. A dataset whose value is ``-`` (no change since the pool gained the feature) is always
 listed. Holds change nothing here, so a caller that places or releases holds must not keep those
 datasets (``drop``). Everything is pure: the caller lists, reads the clock and stores.
 """
