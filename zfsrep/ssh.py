@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def ssh_options(target: TargetConfig, *, control_path: str | None = None, batch:
     return argv
 
 
+# a master without clients for this long exits by itself (a crashed run leaves none behind)
+PERSIST_S = 600
+
+
 @dataclass
 class SshSession:
     target: TargetConfig
@@ -70,6 +75,8 @@ class SshSession:
     multiplex: bool = True
     _dir: Path | None = field(default=None, init=False, repr=False)
     _started: bool = field(default=False, init=False, repr=False)
+    # (ssh -f process, its stderr file, monotonic start) between `begin` and `start`
+    _pending: tuple | None = field(default=None, init=False, repr=False)
 
     @property
     def destination(self) -> str:
@@ -86,25 +93,60 @@ class SshSession:
             self._dir = Path(tempfile.mkdtemp(prefix="zfsrep-ssh-"))
         return str(self._dir / "%C")
 
+    def _master_argv(self) -> list[str]:
+        return ["ssh", *ssh_options(self.target), "-o", "ControlMaster=yes",
+                "-o", f"ControlPath={self.control_path}", "-o", f"ControlPersist={PERSIST_S}",
+                "-f", "-N", "--", self.destination]
+
+    def begin(self) -> None:
+        """Start opening the master connection without waiting for it (`start` waits and
+        reports), so the handshake overlaps local work. Idempotent."""
+        if self._started or self._pending is not None or not self.multiplex:
+            return
+        err = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(self._master_argv(), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err)
+        except BaseException:
+            err.close()
+            raise
+        self._pending = (proc, err, time.monotonic())
+
     def start(self, *, timeout: float = 60.0) -> None:
-        """Open the master connection (idempotent); raise an actionable error if ssh fails."""
+        """Open the master connection (idempotent; finishes what `begin` started); raise an
+        actionable error if ssh fails. `ssh -f` returns once the master is authenticated."""
         if self._started or not self.multiplex:
             return
-        options = ssh_options(self.target)
-        argv = ["ssh", *options, "-o", "ControlMaster=yes", "-o", f"ControlPath={self.control_path}",
-                "-o", "ControlPersist=600", "-f", "-N", "--", self.destination]
-        with tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                      timeout=timeout, check=False)
-                code = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = 255
+        self.begin()
+        assert self._pending is not None
+        proc, err, began = self._pending
+        try:
+            code = proc.wait(timeout=max(5.0, timeout - (time.monotonic() - began)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = 255
+        self._pending = None
+        with err:
             err.seek(0)
             message = err.read().decode("utf-8", "replace").strip()
         if code != 0:
             raise ZfsrepError(ssh_failure_message(self.target, self.destination, message))
+        if time.monotonic() - began > PERSIST_S / 2 and not self._master_alive():
+            # begun long before its turn (another target's transfer ran meanwhile): a master
+            # left without clients for PERSIST_S exits, so open a fresh one
+            self._pending = None
+            self.start(timeout=timeout)
+            return
         self._started = True
+
+    def _master_alive(self) -> bool:
+        check = subprocess.run(
+            ["ssh", *ssh_options(self.target, control_path=self.control_path), "-O", "check",
+             "--", self.destination],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=30, check=False)
+        return check.returncode == 0
 
     @property
     def argv_prefix(self) -> list[str]:
@@ -115,6 +157,11 @@ class SshSession:
         return Runner(prefix=tuple(self.argv_prefix), host=self.destination, timeout=timeout)
 
     def close(self) -> None:
+        if self._pending is not None:  # begun, never waited for: let it finish, then exit it
+            try:
+                self.start(timeout=30)
+            except ZfsrepError:
+                pass
         if self._dir is None:
             return
         self._started = False

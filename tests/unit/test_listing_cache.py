@@ -107,8 +107,14 @@ class FakeSession:
     def __exit__(self, *exc):
         return None
 
+    def begin(self) -> None:
+        FakeSession.events.append(("begin", list(FakeSession.source.commands)))
+
     def start(self, **_kw) -> None:
-        return None
+        FakeSession.events.append(("start", list(FakeSession.source.commands)))
+
+    def close(self) -> None:
+        FakeSession.events.append(("close", []))
 
     def runner(self):
         return FakeSession.target
@@ -125,7 +131,7 @@ def hosts(tmp_path, monkeypatch):
     for ds in ("tank/home", "tank/vm"):
         for name in ("s1", "s2"):
             copy_to(target, source.add_snapshot(f"{ds}@{name}"), f"backup/h/{ds}")
-    FakeSession.target = target
+    FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
     monkeypatch.setattr(replicate, "SshSession", FakeSession)
     return config(tmp_path), source, target
 
@@ -163,6 +169,22 @@ def test_an_unchanged_run_lists_no_snapshots_on_either_side(hosts):
     assert src == [] and tgt == []
     assert [i.to_snapshot for i in third.items] == ["s2", "s2"]
     assert source.tags["tank/home@s2"] == {"zfsrep:offsite"}
+
+
+def test_the_ssh_handshake_overlaps_the_source_listing_and_its_holds(hosts):
+    """The master connection is begun before anything is listed and waited for only when the
+    target's turn comes: by then the source is listed and its holds are known."""
+    cfg, source, target = hosts
+    replicate_once(cfg, source, target)
+    FakeSession.events.clear()
+    replicate_once(cfg, source, target)
+    (begin, before), (start, by_then), *rest = FakeSession.events
+    assert (begin, before) == ("begin", [])
+    assert start == "start"
+    assert by_then[0][:2] == ["sh", "-c"] and by_then[-1][:2] == ["zfs", "holds"]
+    assert ["zfs", "list"] in [c[:2] for c in by_then]
+    assert source.commands == by_then  # nothing asked twice, nothing more after the handshake
+    assert rest[-1][0] == "close"
 
 
 def warm(hosts):

@@ -1,17 +1,20 @@
 """`zfsrep replicate`: send every configured dataset to each of its targets, safely.
 
-Per target (one after the other): take the target's lock, open one multiplexed ssh master,
-list both sides once (reusing earlier snapshot listings that `snapshots_changed` shows are
-still exact: `actions.reused_listing`), plan each dataset (`zfsrep.core.replication_plan`),
-then for each plan: create missing parents on the target, hold the snapshot being sent on the source
-(``zfsrep:<target>``), run the send/receive pipeline(s), and on success release the tag from
-older snapshots and prune the target by its retention (never the newest common snapshot).
+Every target's multiplexed ssh master is begun first, so the handshakes overlap the source
+listing and its `zfs holds`. Then per target (one after the other): take the target's lock,
+wait for its master, list both sides once (reusing earlier snapshot listings that
+`snapshots_changed` shows are still exact: `actions.reused_listing`), plan each dataset
+(`zfsrep.core.replication_plan`), then for each plan: create missing parents on the target,
+hold the snapshot being sent on the source (``zfsrep:<target>``), run the send/receive
+pipeline(s), and on success release the tag from older snapshots and prune the target by its
+retention (never the newest common snapshot).
 
 Nothing here prints; the CLI renders the RunResult (and `progress` events on a terminal).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import socket
@@ -106,6 +109,27 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
     return sorted(found, key=lambda d: d.name)  # parents before their children
 
 
+def source_holds(client: ZfsClient, datasets: Sequence[SourceDataset]) -> dict[str, set[str]]:
+    """``{source ds@snap: tags}`` for held snapshots (`zfs holds` for the few with holds)."""
+    held = [s.full_name for d in datasets for s in d.snapshots if s.userrefs > 0]
+    return client.holds(held) if held else {}
+
+
+def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSession]:
+    """One ssh master per target, begun now and waited for when the target's turn comes. A
+    target whose host is not known yet is left to its `TargetRun`, which says why."""
+    sessions: dict[str, SshSession] = {}
+    for name in names:
+        try:
+            host = ssh_host(config.state_dir, config.targets[name])
+        except ZfsrepError:
+            continue
+        if host:
+            sessions[name] = SshSession(config.targets[name], host=host)
+            sessions[name].begin()
+    return sessions
+
+
 # --- one target --------------------------------------------------------------------------------
 
 @dataclass
@@ -119,6 +143,10 @@ class TargetRun:
     source_listing: SideListing
     now: float
     listing_cache: bool = True
+    # begun by `run` before the source listing, so the handshake overlaps it (closed there)
+    session: SshSession | None = None
+    # `{ds@snap: tags}` asked by `run` while that handshake was under way; None: ask here
+    held: dict[str, set[str]] | None = None
     items: list[ItemResult] = field(default_factory=list)
 
     def fail_all(self, message: str) -> list[ItemResult]:
@@ -144,7 +172,9 @@ class TargetRun:
 
     def _connected(self, host: str) -> list[ItemResult]:
         t = self.target
-        with SshSession(t, host=host) as session:
+        own = self.session is None or self.session.destination != host
+        session = SshSession(t, host=host) if own else self.session
+        with session if own else contextlib.nullcontext(session):
             try:
                 session.start()
                 remote = ZfsClient(session.runner())
@@ -154,7 +184,7 @@ class TargetRun:
                 listed, target_snaps = target_listing.list_tree(
                     remote, [t.dataset], recursive=True, props=["receive_resume_token"], missing_ok=True,
                     only={target_dataset(t, d.name) for d in self.datasets})
-                held = self._our_holds()
+                held = self._our_holds() if self.held is None else self.held
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
@@ -207,9 +237,7 @@ class TargetRun:
                               f"targets.{t.name}.{what}") from None
 
     def _our_holds(self) -> dict[str, set[str]]:
-        """``{source ds@snap: tags}`` for held snapshots (one `zfs holds` for the few with holds)."""
-        held = [s.full_name for d in self.datasets for s in d.snapshots if s.userrefs > 0]
-        return self.local.holds(held) if held else {}
+        return source_holds(self.local, self.datasets)
 
     def _plan(self, ds: SourceDataset, listed, target_snaps, remote) -> rp.ReplicationPlan:
         tds = target_dataset(self.target, ds.name)
@@ -482,22 +510,33 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         return result
     client = ZfsClient(local or Runner())
     source_listing = SideListing(config.state_dir, "source", result.host, started, enabled=listing_cache)
+    names = sorted({t.name for d in chosen for t in config.targets_for(d)
+                    if not targets or t.name in targets})
+    # The handshakes run while the source is listed; each target waits for its own in turn.
+    sessions = _begin_sessions(config, names)
     try:
-        sources = _source_datasets(config, chosen, client, result, source_listing)
-    except ZfsrepError as e:
-        result.errors.append(f"listing datasets on {result.host}: {str(e).splitlines()[0]}")
-        result.finished_at = time.time()
-        return result
-    for name in sorted(config.targets):
-        if targets and name not in targets:
-            continue
-        target = config.targets[name]
-        mine = [s for s in sources if name in {t.name for t in config.targets_for(s.config)}]
-        if not mine:
-            continue
-        run_ = TargetRun(config, target, mine, client, dry_run, progress, source_listing, started,
-                         listing_cache)
-        result.items += run_.run()
+        try:
+            sources = _source_datasets(config, chosen, client, result, source_listing)
+        except ZfsrepError as e:
+            result.errors.append(f"listing datasets on {result.host}: {str(e).splitlines()[0]}")
+            result.finished_at = time.time()
+            return result
+        try:
+            # Asked before the target's lock, like the listing the hold counts come from.
+            held = source_holds(client, sources) if sessions else None
+        except ZfsrepError:
+            held = None  # each target asks again and fails with its own message
+        for name in names:
+            mine = [s for s in sources if name in {t.name for t in config.targets_for(s.config)}]
+            if not mine:
+                continue
+            run_ = TargetRun(config, config.targets[name], mine, client, dry_run, progress,
+                             source_listing, started, listing_cache, session=sessions.get(name),
+                             held=None if held is None else {k: set(v) for k, v in held.items()})
+            result.items += run_.run()
+    finally:
+        for session in sessions.values():
+            session.close()
     warning = None if dry_run else source_listing.save()
     if warning:
         for item in result.items:
