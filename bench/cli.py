@@ -133,7 +133,7 @@ def prepare(g: Guests, sizes) -> None:
     g.write("source", T.SNAP_CONFIG, T.zfsrep_snap_config(sizes.hourly))
     g.write("source", f"{T.SANOID_DIR}/sanoid.conf", T.sanoid_config(sizes.hourly))
     g.sh("source", f"cp /usr/share/sanoid/sanoid.defaults.conf {T.SANOID_DIR}/ && "
-                   "rm -rf /var/cache/sanoid* /var/lib/zfsrep-bench")
+                   f"rm -rf /var/cache/sanoid* {T.STATE_DIR}")
     g.sh("source", f"zfsrep config check --config {T.CONFIG} && "
                    f"zfsrep config check --config {T.SNAP_CONFIG}")
 

@@ -6,6 +6,8 @@ Each round runs every tool once, in an order rotated per round, so slow drift of
 
 from __future__ import annotations
 
+import json
+import statistics
 import sys
 from dataclasses import dataclass, field, replace
 
@@ -139,6 +141,7 @@ fi
         tools = [t for t in self.tools if t in T.REPLICATORS]
         out = Outcome("bulk", f"one dataset, {s.bulk_mib} MiB from /dev/urandom (recordsize "
                       f"128K, compression off), full send; {s.repeats} runs per tool")
+        parts: list[tuple[float, float, float]] = []
         ds = f"{T.SRC}/bulk"
         log(f"bulk: writing {s.bulk_mib} MiB of random data")
         self.src(f"zfs create -p -o compression=off {ds} && "
@@ -158,13 +161,31 @@ fi
                     got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
                     return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
 
-                self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
+                run = self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
+                if tool == T.ZFSREP and run.ok:
+                    parts.append(self.zfsrep_parts(run.seconds))
                 self.clear_copy(target, check=False)
         out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
                          "wall time. `source CPU s`: CPU seconds per process name in `source` "
                          "(1 vCPU), sampled with `ps` every 5 s (processes shorter than that "
                          "are missed)")
+        if parts:
+            med = [statistics.median(p[i] for p in parts) for i in range(3)]
+            out.notes.append(
+                f"profile: zfsrep's own result (`last-replicate.json`), medians: its send/receive "
+                f"pipeline ran {med[0]:.1f} s and the whole run {med[1]:.1f} s inside Python; "
+                f"the other {med[2]:.1f} s of the wall time are start-up (Python, imports, the "
+                f"config) and writing the result. Everything outside the pipeline is fixed "
+                f"cost: start-up, listings, the hold, the check that the snapshot arrived")
         return out
+
+    def zfsrep_parts(self, wall: float) -> tuple[float, float, float]:
+        """(pipeline s, run s, wall - run s) of the last zfsrep run, from its result file."""
+        doc = json.loads(self.src(f"cat {T.STATE_DIR}/last-replicate.json"))
+        pipeline = sum(step["seconds"] for item in doc["items"]
+                       for step in item.get("details", {}).get("steps", []))
+        run = doc["finished_at"] - doc["started_at"]
+        return pipeline, run, wall - run
 
     def bulk_cmd(self, tool: str) -> str:
         if tool == T.RAW:
@@ -186,8 +207,7 @@ fi
                  f"zfs snapshot -r {parent}@s$i; done")
         shared = T.dest(T.RAW, "noop", T.SHARED)
         self.tgt(f"zfs create -p {shared.rsplit('/', 1)[0]}")
-        log("noop: seeding the target (one replication stream)")
-        # streams of at most 10 snapshots per dataset
+        log("noop: seeding the target (replication streams of up to 10 snapshots per dataset)")
         self.seed(f"{parent}@{last}", [shared],
                   [f"s{i:04d}" for i in range(10, s.noop_snapshots, 10)] + [last])
         self.src(f"zfs set autobackup:noop=true {parent}")

@@ -25,6 +25,7 @@ CONFIG = "/etc/zfsrep/bench.toml"
 SNAP_CONFIG = "/etc/zfsrep/bench-snap.toml"
 SANOID_DIR = "/etc/zfsrep-bench/sanoid"
 KEY = "/root/.ssh/id_ed25519"
+STATE_DIR = "/var/lib/zfsrep-bench"  # zfsrep's state_dir in both configs
 
 # The receiving parent of each tool on target (bulk and incremental: one tree per tool).
 PARENT = {RAW: "backup/raw", ZFSREP: "backup/zfsrep", SYNCOID: "backup/syncoid",
@@ -70,7 +71,7 @@ def snapshot_cmd(tool: str) -> str:
 def zfsrep_snap_config(hourly: int) -> str:
     """zfsrep's config for snapshot+prune: tank/bench/snap, hourly only."""
     return f"""\
-state_dir = "/var/lib/zfsrep-bench"
+state_dir = "{STATE_DIR}"
 lock_dir = "/run/zfsrep-bench-lock"
 
 [retention]
