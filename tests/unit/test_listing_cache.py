@@ -8,6 +8,7 @@ real ZFS; `tests/integration/test_listing_cache_lab.py` runs the same on OpenZFS
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,7 @@ from zfsrep.cli import app
 from zfsrep.core import listing_cache as lc
 from zfsrep.core.result import NOTHING_TO_DO, PLANNED
 from zfsrep.core.snapshot import Snapshot
+from zfsrep.errors import CommandError
 from zfsrep.state import listing_cache_path
 
 T0 = 1_795_000_000
@@ -171,20 +173,51 @@ def test_an_unchanged_run_lists_no_snapshots_on_either_side(hosts):
     assert source.tags["tank/home@s2"] == {"zfsrep:offsite"}
 
 
-def test_the_ssh_handshake_overlaps_the_source_listing_and_its_holds(hosts):
-    """The master connection is begun before anything is listed and waited for only when the
-    target's turn comes: by then the source is listed and its holds are known."""
+def test_the_target_is_connected_and_listed_while_the_source_is_being_listed(hosts, monkeypatch):
+    """The master connection is begun before anything is listed; the source is listed in a
+    worker thread while the target connects and lists. The source's listing here waits (up to
+    10 s) for the target's to start: run one after the other, it would wait in vain."""
     cfg, source, target = hosts
     replicate_once(cfg, source, target)
     FakeSession.events.clear()
-    replicate_once(cfg, source, target)
-    (begin, before), (start, by_then), *rest = FakeSession.events
-    assert (begin, before) == ("begin", [])
-    assert start == "start"
-    assert by_then[0][:2] == ["sh", "-c"] and by_then[-1][:2] == ["zfs", "holds"]
-    assert ["zfs", "list"] in [c[:2] for c in by_then]
-    assert source.commands == by_then  # nothing asked twice, nothing more after the handshake
-    assert rest[-1][0] == "close"
+    target_listing = threading.Event()
+    waited: list[bool] = []
+    source_run, target_run = source.run, target.run
+
+    def source_side(argv, **kw):
+        if not waited:
+            waited.append(target_listing.wait(10))
+        return source_run(argv, **kw)
+
+    def target_side(argv, **kw):
+        target_listing.set()
+        return target_run(argv, **kw)
+
+    monkeypatch.setattr(source, "run", source_side)
+    monkeypatch.setattr(target, "run", target_side)
+    result, src, tgt = replicate_once(cfg, source, target)
+    assert waited == [True]
+    assert [i.status for i in result.items] == [NOTHING_TO_DO] * 2
+    assert FakeSession.events[0] == ("begin", [])
+    assert FakeSession.events[-1][0] == "close"
+    assert source.commands[-1][:2] == ["zfs", "holds"]  # asked once, with the listing
+
+
+def test_a_source_that_cannot_be_listed_ends_the_run_with_one_error(hosts, monkeypatch):
+    cfg, source, target = hosts
+    source_run = source.run
+
+    def broken(argv, **kw):
+        if argv[:2] in (["sh", "-c"], ["zfs", "list"]):
+            raise CommandError(list(argv), 1, "cannot open 'tank': pool I/O is currently suspended")
+        return source_run(argv, **kw)
+
+    monkeypatch.setattr(source, "run", broken)
+    result = replicate.run(cfg, now=float(T0), local=source)
+    assert result.items == []
+    assert len(result.errors) == 1 and result.errors[0].startswith("listing datasets on ")
+    assert "pool I/O is currently suspended" in result.errors[0]
+    assert FakeSession.events[-1][0] == "close"
 
 
 def warm(hosts):
@@ -307,3 +340,19 @@ def test_a_dataset_destroyed_between_the_two_listings_is_left_out():
     assert [s.name for s in tree.snapshots["tank/a"]] == ["s1"]
     assert "tank/gone" not in tree.snapshots and "tank/gone" not in tree.listed
     assert "tank/gone" not in tree.remember()
+
+
+def test_a_targets_copies_are_known_from_the_config_before_the_source_is_listed():
+    from zfsrep.config.load import parse_config
+    cfg = parse_config(
+        'datasets = [{name = "tank/home", recursive = true, exclude = ["tank/home/cache"]},\n'
+        '  {name = "tank/vm"}, {name = "tank/elsewhere", targets = ["other"]}]\n'
+        'targets.offsite = {host = "b", dataset = "backup/h"}\n'
+        'targets.other = {host = "c", dataset = "backup/o"}\n')
+    copies = replicate.TargetCopies.of(cfg.targets["offsite"], cfg.datasets, cfg)
+    inside = ["backup/h/tank/home", "backup/h/tank/home/a", "backup/h/tank/home/a/b",
+              "backup/h/tank/vm"]
+    outside = ["backup/h", "backup/h/tank", "backup/h/tank/home/cache",
+               "backup/h/tank/home/cache/x", "backup/h/tank/vm/child", "backup/h/tank/homework",
+               "backup/h/tank/elsewhere", "backup/o/tank/elsewhere"]
+    assert [n for n in inside + outside if n in copies] == inside

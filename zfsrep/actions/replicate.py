@@ -1,8 +1,9 @@
 """`zfsrep replicate`: send every configured dataset to each of its targets, safely.
 
-Every target's multiplexed ssh master is begun first, so the handshakes overlap the source
-listing and its `zfs holds`. Then per target (one after the other): take the target's lock,
-wait for its master, list both sides once (reusing earlier snapshot listings that
+Every target's multiplexed ssh master is begun first, and the source is listed (with its
+`zfs holds`) in a worker thread meanwhile (`SourceSide`), so the handshakes and the first
+target's listing overlap the source's. Then per target (one after the other): take the
+target's lock, wait for its master, list it once (reusing earlier snapshot listings that
 `snapshots_changed` shows are still exact: `actions.reused_listing`), plan each dataset
 (`zfsrep.core.replication_plan`), then for each plan: create missing parents on the target,
 hold the snapshot being sent on the source (``zfsrep:<target>``), run the send/receive
@@ -15,11 +16,13 @@ Nothing here prints; the CLI renders the RunResult (and `progress` events on a t
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from zfsrep.actions.reused_listing import SideListing
@@ -78,7 +81,7 @@ def target_dataset(target: TargetConfig, source: str) -> str:
 # --- listing the source ------------------------------------------------------------------------
 
 def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
-                     result: RunResult, listing: SideListing) -> list[SourceDataset]:
+                     failed: list[ItemResult], listing: SideListing) -> list[SourceDataset]:
     props = ["type", "encryption"]
     found: list[SourceDataset] = []
     for recursive in (True, False):
@@ -90,7 +93,7 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
         for dcfg in group:
             if dcfg.name not in listed:
                 for target in config.targets_for(dcfg):
-                    result.items.append(ItemResult(
+                    failed.append(ItemResult(
                         dataset=dcfg.name, target=target.name, status=FAILED,
                         error=f"{dcfg.name}: no such dataset on {socket.gethostname()}; "
                               "create it or fix its datasets[].name in the config"))
@@ -115,6 +118,65 @@ def source_holds(client: ZfsClient, datasets: Sequence[SourceDataset]) -> dict[s
     return client.holds(held) if held else {}
 
 
+class SourceListingFailed(Exception):
+    """The source could not be listed: the run ends with this one error (see `run`)."""
+
+
+@dataclass
+class SourceSide:
+    """The source's datasets, snapshots and holds for this run, listed in a worker thread
+    (`begin`) while the first target connects and lists; `get` waits for them. On a 1-vCPU
+    host the two listings still overlap: each mostly waits for its own kernel."""
+    config: Config
+    chosen: Sequence[DatasetConfig]
+    client: ZfsClient
+    listing: SideListing
+    host: str
+    failed: list[ItemResult] = field(default_factory=list)  # configured, not on this host
+    _future: Future | None = field(default=None, init=False, repr=False)
+
+    def begin(self, pool: ThreadPoolExecutor) -> None:
+        self._future = pool.submit(self._list)
+
+    def _list(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
+        sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.listing)
+        try:
+            held = source_holds(self.client, sources)
+        except ZfsrepError:
+            held = None  # each target asks again and fails with its own message
+        return sources, held
+
+    def get(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
+        """(datasets, `{ds@snap: tags}` or None); raises SourceListingFailed."""
+        if self._future is None:
+            return self._list()
+        try:
+            return self._future.result()
+        except ZfsrepError as e:
+            raise SourceListingFailed(f"listing datasets on {self.host}: "
+                                      f"{str(e).splitlines()[0]}") from None
+
+
+@dataclass(frozen=True)
+class TargetCopies:
+    """The names a target's copies of the configured datasets have (`name in copies`), known
+    from the config alone, before the source is listed."""
+    roots: tuple[tuple[str, bool, tuple[str, ...]], ...]  # (copy of dataset, recursive, copies of excludes)
+
+    @classmethod
+    def of(cls, target: TargetConfig, chosen: Sequence[DatasetConfig], config: Config) -> TargetCopies:
+        return cls(tuple(
+            (target_dataset(target, d.name), d.recursive,
+             tuple(target_dataset(target, x) for x in d.exclude))
+            for d in chosen if target.name in {t.name for t in config.targets_for(d)}))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(
+            (name == root or (recursive and is_descendant(name, root)))
+            and not any(is_descendant(name, x) for x in excluded)
+            for root, recursive, excluded in self.roots)
+
+
 def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSession]:
     """One ssh master per target, begun now and waited for when the target's turn comes. A
     target whose host is not known yet is left to its `TargetRun`, which says why."""
@@ -136,7 +198,7 @@ def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSessio
 class TargetRun:
     config: Config
     target: TargetConfig
-    datasets: list[SourceDataset]
+    source: SourceSide
     local: ZfsClient
     dry_run: bool
     progress: ProgressFn | None
@@ -145,9 +207,14 @@ class TargetRun:
     listing_cache: bool = True
     # begun by `run` before the source listing, so the handshake overlaps it (closed there)
     session: SshSession | None = None
-    # `{ds@snap: tags}` asked by `run` while that handshake was under way; None: ask here
-    held: dict[str, set[str]] | None = None
     items: list[ItemResult] = field(default_factory=list)
+
+    @functools.cached_property
+    def datasets(self) -> list[SourceDataset]:
+        """This target's source datasets (waits for the source listing)."""
+        name = self.target.name
+        return [s for s in self.source.get()[0]
+                if name in {t.name for t in self.config.targets_for(s.config)}]
 
     def fail_all(self, message: str) -> list[ItemResult]:
         return [ItemResult(dataset=d.name, target=self.target.name, status=FAILED, error=message)
@@ -183,12 +250,14 @@ class TargetRun:
                                              self.now, enabled=self.listing_cache)
                 listed, target_snaps = target_listing.list_tree(
                     remote, [t.dataset], recursive=True, props=["receive_resume_token"], missing_ok=True,
-                    only={target_dataset(t, d.name) for d in self.datasets})
-                held = self._our_holds() if self.held is None else self.held
+                    only=TargetCopies.of(t, self.source.chosen, self.config))
+                datasets = self.datasets  # the source listing, made meanwhile
+                held = self.source.get()[1]
+                held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
-            for ds in self.datasets:
+            for ds in datasets:
                 started = time.monotonic()
                 item = ItemResult(dataset=ds.name, target=t.name, status=FAILED)
                 item.details["target_dataset"] = target_dataset(t, ds.name)
@@ -512,31 +581,28 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
     source_listing = SideListing(config.state_dir, "source", result.host, started, enabled=listing_cache)
     names = sorted({t.name for d in chosen for t in config.targets_for(d)
                     if not targets or t.name in targets})
-    # The handshakes run while the source is listed; each target waits for its own in turn.
+    # The ssh handshakes start first, the source is listed in a worker thread meanwhile, and
+    # the first target is listed while that runs; each target waits for its own connection.
     sessions = _begin_sessions(config, names)
+    source = SourceSide(config, chosen, client, source_listing, result.host)
     try:
-        try:
-            sources = _source_datasets(config, chosen, client, result, source_listing)
-        except ZfsrepError as e:
-            result.errors.append(f"listing datasets on {result.host}: {str(e).splitlines()[0]}")
-            result.finished_at = time.time()
-            return result
-        try:
-            # Asked before the target's lock, like the listing the hold counts come from.
-            held = source_holds(client, sources) if sessions else None
-        except ZfsrepError:
-            held = None  # each target asks again and fails with its own message
-        for name in names:
-            mine = [s for s in sources if name in {t.name for t in config.targets_for(s.config)}]
-            if not mine:
-                continue
-            run_ = TargetRun(config, config.targets[name], mine, client, dry_run, progress,
-                             source_listing, started, listing_cache, session=sessions.get(name),
-                             held=None if held is None else {k: set(v) for k, v in held.items()})
-            result.items += run_.run()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-listing") as pool:
+            source.begin(pool)
+            try:
+                for name in names:
+                    run_ = TargetRun(config, config.targets[name], source, client, dry_run,
+                                     progress, source_listing, started, listing_cache,
+                                     session=sessions.get(name))
+                    result.items += run_.run()
+                source.get()
+            except SourceListingFailed as e:
+                result.errors.append(str(e))
+                result.finished_at = time.time()
+                return result
     finally:
         for session in sessions.values():
             session.close()
+    result.items[:0] = source.failed
     warning = None if dry_run else source_listing.save()
     if warning:
         for item in result.items:
