@@ -367,8 +367,10 @@ wait $a; echo "a=$?"
 def test_concurrent_runs_wait_or_exit_clearly(clean_lab):
     lab = clean_lab
     lab.ssh("source", "zfs create -o compression=off tank/data")
-    write_config(lab, ["tank/data"], target={"rate_limit": "2M", "lock_timeout": "3s"})
-    lab.ssh("source", "head -c 30000000 /dev/urandom > /tank/data/big")  # 15 s at 2M
+    # 30 s at 1M: the second run must reach the lock while the first still sends, however
+    # slowly it starts (at 2M, 15 s, it ended with 0 twice on a host running three labs)
+    write_config(lab, ["tank/data"], target={"rate_limit": "1M", "lock_timeout": "3s"})
+    lab.ssh("source", "head -c 30000000 /dev/urandom > /tank/data/big")
     snap(lab, "tank/data@s1")
     # two runs at once: the second gives up after lock_timeout with a clear message
     out = two_runs_at_once(lab)
