@@ -356,3 +356,17 @@ def test_a_targets_copies_are_known_from_the_config_before_the_source_is_listed(
                "backup/h/tank/home/cache/x", "backup/h/tank/vm/child", "backup/h/tank/homework",
                "backup/h/tank/elsewhere", "backup/o/tank/elsewhere"]
     assert [n for n in inside + outside if n in copies] == inside
+
+
+def test_the_result_says_where_the_time_went(hosts):
+    cfg, source, target = hosts
+    source.add_snapshot("tank/home@s3")
+    result, _, _ = replicate_once(cfg, source, target, dry_run=True)
+    phases = result.phases
+    assert {"ssh_begin", "source_listing", "source_holds", "ssh_connect", "target_listing",
+            "waiting_for_source"} <= set(phases)
+    assert all(isinstance(v, float) and v >= 0 for v in phases.values())
+    # a dry run sends nothing and takes no lock
+    assert "sends" not in phases and "target_lock" not in phases
+    result, _, _ = replicate_once(cfg, source, target)
+    assert "target_lock" in result.phases

@@ -42,5 +42,7 @@ def test_no_targets_fails_with_json_and_writes_the_state(tmp_path):
     data = json.loads(proc.stdout)
     assert data["verb"] == "replicate" and data["exit_code"] == 1
     assert "nothing to replicate" in data["errors"][0]
+    # the interpreter, imports and the config, before the run began
+    assert 0 < data["phases"]["startup"] < 120
     saved = json.loads((tmp_path / "state" / "last-replicate.json").read_text())
     assert saved["errors"] == data["errors"]

@@ -41,7 +41,8 @@ def setup(tmp_path):
                             error="cannot receive: out of space" if s == FAILED else None)
                  for i, s in enumerate(statuses)]
         result = RunResult(verb="replicate", started_at=FINISHED - 30, finished_at=FINISHED, host="web1",
-                           items=items, invocation_id=invocation)
+                           items=items, invocation_id=invocation,
+                           phases={"startup": 1.25, "sends": 26.5})
         state.write_run_result(state_dir, result)
         config = tmp_path / "config.toml"
         config.write_text(f'state_dir = "{state_dir}"\n\n{report_toml.replace("KEYFILE", str(key_file))}')
@@ -96,6 +97,8 @@ def test_honeycomb_receives_one_event_per_dataset_and_target_and_a_run_summary(h
     assert summary["exit_status"] == 3 and summary["invocation_id"] == INV
     assert summary["unit"] == "zfsrep-replicate.service"
     assert summary["items"] == 2 and summary["items_failed"] == 1 and summary["bytes"] == 3 * 4096
+    assert summary["phase.replicate.startup"] == 1.25 and summary["phase.replicate.sends"] == 26.5
+    assert "phase.replicate.startup" not in first
     assert "honeycomb: sent 2 × item event, run event" in result.stdout
 
 
@@ -173,6 +176,7 @@ def test_webhook_gets_the_json_document_with_headers_from_a_file(httpserver, set
     assert doc["service_result"] == "exit-code" and doc["exit_status"] == 3
     assert [(i["dataset"], i["status"]) for i in doc["items"]] == [("tank/d0", "ok"), ("tank/d1", "failed")]
     assert doc["errors"] == ["tank/d1 → offsite: cannot receive: out of space"]
+    assert doc["phases"] == {"replicate.startup": 1.25, "replicate.sends": 26.5}
     assert "hook-SECRET" not in result.output
 
 

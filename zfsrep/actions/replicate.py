@@ -33,6 +33,7 @@ from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
 from zfsrep.errors import CommandError, LockError, UsageError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
+from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import ssh_host
@@ -133,17 +134,20 @@ class SourceSide:
     listing: SideListing
     host: str
     failed: list[ItemResult] = field(default_factory=list)  # configured, not on this host
+    phases: Phases = field(default_factory=Phases)
     _future: Future | None = field(default=None, init=False, repr=False)
 
     def begin(self, pool: ThreadPoolExecutor) -> None:
         self._future = pool.submit(self._list)
 
     def _list(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
-        sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.listing)
-        try:
-            held = source_holds(self.client, sources)
-        except ZfsrepError:
-            held = None  # each target asks again and fails with its own message
+        with self.phases.timed("source_listing"):
+            sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.listing)
+        with self.phases.timed("source_holds"):
+            try:
+                held = source_holds(self.client, sources)
+            except ZfsrepError:
+                held = None  # each target asks again and fails with its own message
         return sources, held
 
     def get(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
@@ -208,6 +212,7 @@ class TargetRun:
     # begun by `run` before the source listing, so the handshake overlaps it (closed there)
     session: SshSession | None = None
     items: list[ItemResult] = field(default_factory=list)
+    phases: Phases = field(default_factory=Phases)
 
     @functools.cached_property
     def datasets(self) -> list[SourceDataset]:
@@ -232,7 +237,9 @@ class TargetRun:
         try:
             if self.dry_run:
                 return self._connected(host)
-            with target_lock(self.config.lock_dir, t.name, t.lock_timeout):
+            with contextlib.ExitStack() as held_lock:
+                with self.phases.timed("target_lock"):
+                    held_lock.enter_context(target_lock(self.config.lock_dir, t.name, t.lock_timeout))
                 return self._connected(host)
         except LockError as e:
             return self.fail_all(str(e))
@@ -243,17 +250,21 @@ class TargetRun:
         session = SshSession(t, host=host) if own else self.session
         with session if own else contextlib.nullcontext(session):
             try:
-                session.start()
+                with self.phases.timed("ssh_connect"):
+                    session.start()
                 remote = ZfsClient(session.runner())
                 stage_tools = self._check_tools(remote, host)
                 target_listing = SideListing(self.config.state_dir, f"target-{t.name}", host,
                                              self.now, enabled=self.listing_cache)
-                listed, target_snaps = target_listing.list_tree(
-                    remote, [t.dataset], recursive=True, props=["receive_resume_token"], missing_ok=True,
-                    only=TargetCopies.of(t, self.source.chosen, self.config))
-                datasets = self.datasets  # the source listing, made meanwhile
-                held = self.source.get()[1]
-                held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
+                with self.phases.timed("target_listing"):
+                    listed, target_snaps = target_listing.list_tree(
+                        remote, [t.dataset], recursive=True, props=["receive_resume_token"],
+                        missing_ok=True, only=TargetCopies.of(t, self.source.chosen, self.config))
+                with self.phases.timed("waiting_for_source"):
+                    datasets = self.datasets  # the source listing, made meanwhile
+                    held = self.source.get()[1]
+                with self.phases.timed("source_holds"):
+                    held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
@@ -271,7 +282,8 @@ class TargetRun:
                 item.seconds = round(time.monotonic() - started, 3)
                 self.items.append(item)
             if sent:
-                self._prune_targets(remote, sent, host, target_snaps)
+                with self.phases.timed("target_prune"):
+                    self._prune_targets(remote, sent, host, target_snaps)
             for item in self.items:
                 item.details["listing"] = {
                     "source": self.source_listing.how(item.dataset),
@@ -409,7 +421,8 @@ class TargetRun:
             parent = parent_of(parent)
         for name in reversed(missing):
             # the configured receiving parent may itself need parents (created with defaults)
-            remote.runner.run(zs.create_placeholder_argv(name, parents=name == self.target.dataset))
+            with self.phases.timed("target_parents"):
+                remote.runner.run(zs.create_placeholder_argv(name, parents=name == self.target.dataset))
             listed[name] = {"type": "filesystem", "receive_resume_token": "-"}
 
     def _send(self, ds: SourceDataset, step: rp.Step, tds: str, session: SshSession,
@@ -433,7 +446,8 @@ class TargetRun:
 
         log.info("%s -> %s:%s: %s", ds.name, t.name, tds, description)
         try:
-            return run_pipeline(stages, progress=progress if report is not None else None)
+            with self.phases.timed("sends"):
+                return run_pipeline(stages, progress=progress if report is not None else None)
         except FileNotFoundError as e:
             raise ZfsrepError(f"cannot start {e.filename}: not installed here "
                               f"({socket.gethostname()})") from None
@@ -459,7 +473,8 @@ class TargetRun:
         tag = hold_tag(self.target.name)
         if tag not in held.get(snapshot, set()):
             self.source_listing.touch([snapshot.partition("@")[0]])
-            self.local.hold(tag, [snapshot])
+            with self.phases.timed("holds"):
+                self.local.hold(tag, [snapshot])
             held.setdefault(snapshot, set()).add(tag)
 
     def _hold_and_release(self, ds: SourceDataset, newest: str | None, held) -> None:
@@ -472,7 +487,8 @@ class TargetRun:
                  if s.full_name != newest and tag in held.get(s.full_name, set())]
         if stale:
             self.source_listing.touch([ds.name])
-            self.local.release(tag, stale)
+            with self.phases.timed("holds"):
+                self.local.release(tag, stale)
             for name in stale:
                 held[name].discard(tag)
 
@@ -583,8 +599,10 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
                     if not targets or t.name in targets})
     # The ssh handshakes start first, the source is listed in a worker thread meanwhile, and
     # the first target is listed while that runs; each target waits for its own connection.
-    sessions = _begin_sessions(config, names)
-    source = SourceSide(config, chosen, client, source_listing, result.host)
+    phases = Phases()
+    with phases.timed("ssh_begin"):
+        sessions = _begin_sessions(config, names)
+    source = SourceSide(config, chosen, client, source_listing, result.host, phases=phases)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-listing") as pool:
             source.begin(pool)
@@ -592,16 +610,18 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
                 for name in names:
                     run_ = TargetRun(config, config.targets[name], source, client, dry_run,
                                      progress, source_listing, started, listing_cache,
-                                     session=sessions.get(name))
+                                     session=sessions.get(name), phases=phases)
                     result.items += run_.run()
                 source.get()
             except SourceListingFailed as e:
                 result.errors.append(str(e))
                 result.finished_at = time.time()
+                result.phases = phases.as_dict()
                 return result
     finally:
-        for session in sessions.values():
-            session.close()
+        with phases.timed("ssh_close"):
+            for session in sessions.values():
+                session.close()
     result.items[:0] = source.failed
     warning = None if dry_run else source_listing.save()
     if warning:
@@ -610,4 +630,6 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
     if targets:
         result.items = [i for i in result.items if i.target in targets]
     result.finished_at = time.time()
+    result.phases = phases.as_dict()
+    log.info("where the time went (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in result.phases.items()))
     return result

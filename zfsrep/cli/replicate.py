@@ -25,6 +25,7 @@ from zfsrep.cli.common import (
 from zfsrep.core.durations import format_duration
 from zfsrep.core.sizes import format_bytes
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
+from zfsrep.phases import seconds_since_process_start
 
 DatasetOption = Annotated[
     list[str] | None, typer.Option("--dataset", "-d", help="Only this configured dataset (repeatable).")
@@ -114,6 +115,7 @@ def command(
     resumable, never destroying the base. --dry-run prints the plan with estimated sizes."""
     setup_logging(verbose)
     cfg = load(config)
+    startup = seconds_since_process_start()  # the interpreter, imports and the config
     show = progress if progress is not None else (sys.stderr.isatty() and not json)
     meter = TerminalProgress() if show else None
     try:
@@ -123,6 +125,8 @@ def command(
     finally:
         if meter is not None:
             meter.done()
+    if startup is not None:
+        result.phases = {"startup": round(startup, 3), **result.phases}
     # the result and the per-target history; a state dir that cannot be written is a warning
     warnings = store(cfg.state_dir, result, replication=True)
     if json:

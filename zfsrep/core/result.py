@@ -43,6 +43,8 @@ class RunResult:
     items: list[ItemResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # failures not tied to one item
     invocation_id: str | None = None  # systemd's INVOCATION_ID of the run (see state.write_run_result)
+    # where the wall time went: phase -> seconds (see zfsrep.phases; replicate fills it)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -79,4 +81,5 @@ class RunResult:
             items=items,
             errors=list(data.get("errors", [])),
             invocation_id=data.get("invocation_id"),
+            phases={str(k): float(v) for k, v in (data.get("phases") or {}).items()},
         )

@@ -152,6 +152,8 @@ class RunReport:
     items: list[ItemResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # results left out, and why
+    # where each verb's time went: "<verb>.<phase>" -> seconds (RunResult.phases)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -195,6 +197,7 @@ class RunReport:
             "bytes": self.bytes,
             "seconds": self.seconds,
             "stale_result": bool(self.stale),
+            **{f"phase.{name}": seconds for name, seconds in self.phases.items()},
         }
         messages = self.messages()
         if messages:
@@ -270,6 +273,7 @@ class RunReport:
             "items": [self.item_fields(i) for i in self.items],
             "errors": self.messages(),
             "stale": list(self.stale),
+            "phases": dict(self.phases),
         }
 
 
@@ -313,8 +317,10 @@ def build_report(
     started = min((r.started_at for r in fresh), default=view.started_at or now)
     finished = max((r.finished_at or r.started_at for r in fresh), default=now)
     host_name = next((r.host for r in fresh if r.host), host)
+    phases = {f"{r.verb}.{name}": seconds for r in fresh for name, seconds in r.phases.items()}
     return RunReport(status=status, verb=verb, host=host_name, started_at=started,
-                     finished_at=finished, view=view, items=items, errors=errors, stale=stale)
+                     finished_at=finished, view=view, items=items, errors=errors, stale=stale,
+                     phases=phases)
 
 
 def rfc3339(t: float) -> str:
