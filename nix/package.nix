@@ -33,6 +33,10 @@ python3Packages.buildPythonApplication {
 
   build-system = [ python3Packages.setuptools ];
 
+  # pyproject caps typer below 0.29 for start-up time only (0.29 imports pydantic on every
+  # start); whatever typer nixpkgs has works
+  pythonRelaxDeps = [ "typer" ];
+
   dependencies = with python3Packages; [
     typer
     tomli-w
