@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from bench import tools as T
 from bench.guest import Counters, Guests
+from bench import stats
 from bench.stats import Run
 
 
@@ -49,6 +50,8 @@ class Outcome:
     commands: dict[str, str] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # zfsrep's own account of each successful replicate run: (`phases`, wall s, pipeline s)
+    zfsrep_phases: list[tuple[dict[str, float], float, float]] = field(default_factory=list)
 
 
 class Bench:
@@ -69,7 +72,9 @@ class Bench:
         """Destroy a tool's copy on target, with the holds a tool placed on its snapshots
         (zfs-autobackup holds what it received): a copy left in place would let the next run
         of that tool find nothing to send and "verify" at once. -f: a tool may leave its copy
-        mounted (busy). zfs's own message is kept, so a failure says why."""
+        mounted (busy). zfs's own message is kept, so a failure says why. Then waits until the
+        pool has freed the copy's blocks (`zpool wait -t free`): a destroy frees in the
+        background, which would otherwise slow the next tool's timed run."""
         self.tgt(f"""
 if zfs list -H -o name {target} >/dev/null 2>&1; then
     snaps=$(zfs list -H -t snapshot -o name -r {target})
@@ -80,6 +85,7 @@ if zfs list -H -o name {target} >/dev/null 2>&1; then
     fi
     zfs destroy -r -f {target}
 fi
+zpool wait -t free {target.split("/")[0]}
 ! zfs list -H -o name {target} >/dev/null 2>&1""", check=check)
 
     def measure(self, out: Outcome, tool: str, index: int, cmd: str, verify,
@@ -99,7 +105,28 @@ fi
         log(f"{out.key} #{index} {tool}: {t.seconds:.1f} s, zfs {zs}/{zt}, ssh {conns}"
             + (f" FAILED: {why[:200]}" if why else ""))
         out.runs.append(run)
+        if tool == T.ZFSREP and run.ok and " replicate " in cmd:
+            out.zfsrep_phases.append(self.zfsrep_account(t.seconds))
         return run
+
+    def zfsrep_account(self, wall: float) -> tuple[dict[str, float], float, float]:
+        """(phases, wall s, pipeline s) of the last zfsrep replicate run, from its result."""
+        doc = json.loads(self.src(f"cat {T.STATE_DIR}/last-replicate.json"))
+        pipeline = sum(step["seconds"] for item in doc["items"]
+                       for step in item.get("details", {}).get("steps", []))
+        return dict(doc.get("phases") or {}), wall, pipeline
+
+    def profile_note(self, out: Outcome) -> None:
+        """Where zfsrep's time went in this scenario, from its own results (medians)."""
+        if not out.zfsrep_phases:
+            return
+        text = stats.phase_profile([p for p, _, _ in out.zfsrep_phases], [w for _, w, _ in out.zfsrep_phases])
+        out.notes.append(
+            f"profile: zfsrep's own account of its runs (`phases` in its result), medians: {text}. "
+            "startup: from the process's start to the run's (interpreter, imports, config); "
+            "ssh_connect: waiting for the master connection begun at the run's start; sends: "
+            "the send/receive pipelines; target_prune: the listing of what arrived and pruning; "
+            "other: everything not in a named phase (planning, writing the result, exit)")
 
     def untimed(self, cmd: str, what: str) -> None:
         t = self.g.timed(cmd)
@@ -141,7 +168,6 @@ fi
         tools = [t for t in self.tools if t in T.REPLICATORS]
         out = Outcome("bulk", f"one dataset, {s.bulk_mib} MiB from /dev/urandom (recordsize "
                       f"128K, compression off), full send; {s.repeats} runs per tool")
-        parts: list[tuple[float, float, float]] = []
         ds = f"{T.SRC}/bulk"
         log(f"bulk: writing {s.bulk_mib} MiB of random data")
         self.src(f"zfs create -p -o compression=off {ds} && "
@@ -161,31 +187,21 @@ fi
                     got = self.tgt(f"zfs get -H -p -o value guid {target}@s1", check=False)
                     return "" if got.strip() == guid else f"{target}@s1 missing or GUID differs"
 
-                run = self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
-                if tool == T.ZFSREP and run.ok:
-                    parts.append(self.zfsrep_parts(run.seconds))
+                self.measure(out, tool, r + 1, cmds[tool], verify, size=size, sample=True)
                 self.clear_copy(target, check=False)
         out.notes.append(f"stream size {size} bytes (`zfs send -nvP`); MB/s = stream bytes / "
                          "wall time. `source CPU s`: CPU seconds per process name in `source` "
                          "(1 vCPU), sampled with `ps` every 5 s (processes shorter than that "
                          "are missed)")
-        if parts:
-            med = [statistics.median(p[i] for p in parts) for i in range(3)]
-            out.notes.append(
-                f"profile: zfsrep's own result (`last-replicate.json`), medians: its send/receive "
-                f"pipeline ran {med[0]:.1f} s and the whole run {med[1]:.1f} s inside Python; "
-                f"the other {med[2]:.1f} s of the wall time are start-up (Python, imports, the "
-                f"config) and writing the result. Everything outside the pipeline is fixed "
-                f"cost: start-up, listings, the hold, the check that the snapshot arrived")
+        raw = [r.seconds for r in out.runs if r.tool == T.RAW and r.ok]
+        if out.zfsrep_phases and raw:
+            pipe = statistics.median(p for _, _, p in out.zfsrep_phases)
+            out.notes.append(f"zfsrep's send/receive pipeline alone ran {pipe:.1f} s (median), "
+                             f"the raw pipe's whole run {statistics.median(raw):.1f} s: "
+                             f"{statistics.median(raw) / pipe:.3f} x raw as throughput of the "
+                             "pipeline; the rest of zfsrep's wall time is the fixed cost of a run")
+        self.profile_note(out)
         return out
-
-    def zfsrep_parts(self, wall: float) -> tuple[float, float, float]:
-        """(pipeline s, run s, wall - run s) of the last zfsrep run, from its result file."""
-        doc = json.loads(self.src(f"cat {T.STATE_DIR}/last-replicate.json"))
-        pipeline = sum(step["seconds"] for item in doc["items"]
-                       for step in item.get("details", {}).get("steps", []))
-        run = doc["finished_at"] - doc["started_at"]
-        return pipeline, run, wall - run
 
     def bulk_cmd(self, tool: str) -> str:
         if tool == T.RAW:
@@ -238,6 +254,7 @@ fi
         left_out = [t for t in T.REPLICATORS if t not in tools]
         if left_out:
             out.notes.append(f"not run in this measurement (--tools): {', '.join(left_out)}")
+        self.profile_note(out)
         return out
 
     def noop_cmd(self, tool: str) -> str:
@@ -293,6 +310,7 @@ done""")
                 self.measure(out, tool, r + 1, cmd, verify)
         out.notes.append("raw pipe: the limit — one `zfs send -R -I` stream of the whole tree "
                          "through one ssh connection")
+        self.profile_note(out)
         return out
 
     def incr_cmd(self, tool: str, prev: str, new: str) -> str:

@@ -149,3 +149,20 @@ def _num(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:g}" if x == int(x) else f"{x:.1f}"
+
+
+def phase_profile(runs: list[dict[str, float]], wall: list[float]) -> str:
+    """zfsrep's own account of its runs (`phases` of each run's result, plus the wall time the
+    benchmark measured), as medians: "wall W s: startup a, sends b, … (other c)", largest
+    first. Phases that ran beside others (the source listing in its worker thread) are marked
+    and left out of "other": what the main thread's phases and the wall time do not cover."""
+    if not runs or not wall:
+        return ""
+    names = sorted({n for r in runs for n in r})
+    med = {n: statistics.median(r.get(n, 0.0) for r in runs) for n in names}
+    total = statistics.median(wall)
+    parallel = {"source_listing", "source_holds"}  # the worker thread's, overlapped by `ssh_connect` etc.
+    other = total - sum(v for n, v in med.items() if n not in parallel)
+    parts = [f"{n} {v:.2f}" + (" (beside the others)" if n in parallel else "")
+             for n, v in sorted(med.items(), key=lambda kv: -kv[1])]
+    return f"wall {total:.1f} s: " + ", ".join(parts) + f" (other {max(0.0, other):.2f})"

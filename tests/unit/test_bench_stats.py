@@ -262,3 +262,15 @@ def test_markers_written_before_openzfs_take_it_from_their_own_runs_machine_tabl
     # a marker with fields this version does not know is still read
     extra = old.replace('"checkout": "abc1234"', '"checkout": "abc1234", "later": 1')
     assert report.parse_previous(extra)["snap"].origin == prev["snap"].origin
+
+
+def test_phase_profile_gives_medians_largest_first_and_what_is_left():
+    runs = [{"startup": 2.0, "sends": 100.0, "source_listing": 0.5, "target_prune": 0.5},
+            {"startup": 2.2, "sends": 104.0, "source_listing": 0.7, "target_prune": 0.7},
+            {"startup": 2.4, "sends": 102.0, "source_listing": 0.6}]
+    text = stats.phase_profile(runs, [106.0, 108.0, 110.0])
+    assert text.startswith("wall 108.0 s: sends 102.00, startup 2.20, ")
+    # a phase missing from a run counts 0 there; the worker thread's phases are not subtracted
+    assert "source_listing 0.60 (beside the others)" in text and "target_prune 0.50" in text
+    assert text.endswith("(other 3.30)")
+    assert stats.phase_profile([], []) == ""
