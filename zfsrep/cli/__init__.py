@@ -94,6 +94,11 @@ def __getattr__(name: str):
 
 def main() -> None:
     args = sys.argv[1:]
+    if args == ["--version"]:  # without building the app (every verb's imports)
+        from zfsrep import __version__
+
+        print(f"zfsrep {__version__}")
+        return
     if args and args[0] in VERBS:
         run_verb(args[0], prog_name=f"zfsrep {args[0]}", args=args[1:])
     else:
