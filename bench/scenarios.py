@@ -245,9 +245,6 @@ zpool wait -t free {target.split("/")[0]}
         for r in range(s.repeats):
             for tool in rotated(tools, r):
                 self.measure(out, tool, r + 1, cmds[tool], verify)
-        startup = sorted(self.g.timed("zfsrep --version").seconds for _ in range(3))[1]
-        out.notes.append(f"profile: starting zfsrep at all (`zfsrep --version`, Python imports) "
-                         f"takes {startup:.1f} s here (median of 3), included in every zfsrep run")
         out.notes.append("raw pipe: the least any tool must do to know there is nothing to send "
                          "without remembering anything between runs — one `zfs list` of GUIDs "
                          "on each side over one ssh connection, compared")
