@@ -164,6 +164,11 @@ def test_full_then_incremental_with_intermediate_snapshots_one_ssh_login_per_run
     assert it["status"] == "ok" and it["sent"] == ["zfsrep_hourly_2026-01-01T00:00:00Z", "manual-1"]
     assert it["to_snapshot"] == "manual-1" and it["bytes"] > 4_000_000
     assert_same(lab, "tank/data")
+    # where the time went: the pipeline's seconds are the sends phase; start-up is measured
+    phases = first["phases"]
+    assert phases["sends"] == pytest.approx(sum(s["seconds"] for s in it["details"]["steps"]), abs=0.01)
+    assert phases["startup"] > 0 and phases["ssh_connect"] >= 0 and "target_prune" in phases
+    assert sum(v for k, v in phases.items() if not k.startswith("source_")) <= first["seconds"] + phases["startup"]
     # safe receive: not mounted, canmount=noauto; the parent is a never-mounted placeholder
     props = lab.ssh("target", ["zfs", "get", "-H", "-o", "name,value", "mounted,canmount",
                                f"{PARENT}/tank/data", PARENT]).stdout.split("\n")
