@@ -16,6 +16,7 @@ import pytest
 from tests.integration.test_replicate_lab import (
     PARENT,
     assert_same,
+    held_by,
     item,
     snap,
     snapshots,
@@ -70,11 +71,13 @@ def test_unchanged_runs_list_nothing_and_changes_between_runs_are_acted_on(clean
         assert_same(lab, ds)
     # the target had nothing yet; after receiving, the target's pruning lists what it received
     assert listed == {"source": DATASETS, "target": [f"{PARENT}/{ds}" for ds in DATASETS]}
-    # the received snapshots changed the target; the holds placed on the source do not show in
-    # snapshots_changed, so the held datasets are listed once more
+    # the received snapshots changed the target, so its copies are listed once more; the holds
+    # placed on the source do not show in snapshots_changed: the run kept its listing with them
+    # counted in, and asks their tags
     data, listed = run(lab)
     assert {i["status"] for i in data["items"]} == {"nothing-to-do"}
-    assert listed == {"source": DATASETS, "target": [f"{PARENT}/{ds}" for ds in DATASETS]}
+    assert listed == {"source": [], "target": [f"{PARENT}/{ds}" for ds in DATASETS]}
+    assert {ds: held_by(lab, ds, "zfsrep:backup") for ds in DATASETS} == {ds: [f"{ds}@s2"] for ds in DATASETS}
     data, listed = run(lab)
     assert {i["status"] for i in data["items"]} == {"nothing-to-do"}
     assert listed == {"source": [], "target": []}
@@ -107,6 +110,9 @@ def test_unchanged_runs_list_nothing_and_changes_between_runs_are_acted_on(clean
     data, listed = run(lab)
     assert listed == {"source": [], "target": []}
     assert {item(data, ds)["to_snapshot"] for ds in DATASETS} == {"s2", "s3"}
+    # the holds followed the newest common snapshots, through runs that reused the listings
+    assert {ds: held_by(lab, ds, "zfsrep:backup") for ds in DATASETS} == {
+        "tank/a": ["tank/a@s2"], "tank/b": ["tank/b@s3"]}
 
 
 def test_openzfs_2_1_lists_everything_and_remembers_that_it_cannot_reuse(clean_lab):

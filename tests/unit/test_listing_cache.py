@@ -23,6 +23,7 @@ from zfsrep.core import listing_cache as lc
 from zfsrep.core.result import NOTHING_TO_DO, PLANNED
 from zfsrep.core.snapshot import Snapshot
 from zfsrep.errors import CommandError
+from zfsrep.execute import CommandResult
 from zfsrep.state import listing_cache_path
 
 T0 = 1_795_000_000
@@ -84,6 +85,18 @@ def test_the_state_dir_form_keeps_every_field(raw):
 ])
 def test_a_damaged_or_foreign_cache_is_not_used(doc):
     assert lc.from_doc(doc) == {}
+
+
+def test_the_holds_a_run_placed_and_released_are_counted_into_what_it_keeps():
+    entries = {"a": lc.Entry(1, T0, (snap("a", "s1", 1, userrefs=1), snap("a", "s2", 2))),
+               "b": lc.Entry(2, T0, (snap("b", "s1", 3, userrefs=2),))}
+    moved = lc.with_holds(entries, {"a@s1": -1, "a@s2": +1, "b@s1": -1, "c@s1": +1, "a@gone": 1})
+    assert [s.userrefs for s in moved["a"].snapshots] == [0, 1]
+    assert [s.userrefs for s in moved["b"].snapshots] == [1]
+    assert set(moved) == {"a", "b"}
+    # a count never goes below 0 (a release ZFS called harmless: the hold was not there)
+    assert lc.with_holds(entries, {"a@s2": -1})["a"].snapshots[1].userrefs == 0
+    assert entries["a"].snapshots[0].userrefs == 1  # the input is left as it was
 
 
 # -- replicate runs against fakes of both hosts -------------------------------------------------
@@ -162,15 +175,17 @@ def test_an_unchanged_run_lists_no_snapshots_on_either_side(hosts):
     assert [i.status for i in first.items] == [NOTHING_TO_DO] * 2
     assert src and tgt and how(first) == {("listed", "listed")}
     # the first run held each newest snapshot (zfsrep:offsite): holds leave snapshots_changed
-    # alone, so those source datasets are listed once more
+    # alone, so the run kept its listing with those holds counted in
     second, src, tgt = replicate_once(cfg, source, target)
-    assert how(second) == {("listed", "reused")} and src and not tgt
-    third, src, tgt = replicate_once(cfg, source, target)
-    assert [i.status for i in third.items] == [NOTHING_TO_DO] * 2
-    assert how(third) == {("reused", "reused")}
+    assert [i.status for i in second.items] == [NOTHING_TO_DO] * 2
+    assert how(second) == {("reused", "reused")}
     assert src == [] and tgt == []
-    assert [i.to_snapshot for i in third.items] == ["s2", "s2"]
+    assert [i.to_snapshot for i in second.items] == ["s2", "s2"]
     assert source.tags["tank/home@s2"] == {"zfsrep:offsite"}
+    # the held snapshots' tags are asked (so the next release finds them), nothing is held again
+    assert [c[:2] for c in source.commands if c[:2] in (["zfs", "holds"], ["zfs", "hold"])] == [
+        ["zfs", "holds"]]
+    assert {"tank/home@s2", "tank/vm@s2"} <= set(next(c for c in source.commands if c[:2] == ["zfs", "holds"]))
 
 
 def test_the_target_is_connected_and_listed_while_the_source_is_being_listed(hosts, monkeypatch):
@@ -370,3 +385,68 @@ def test_the_result_says_where_the_time_went(hosts):
     assert "sends" not in phases and "target_lock" not in phases
     result, _, _ = replicate_once(cfg, source, target)
     assert "target_lock" in result.phases
+
+
+def tag_commands(fake: MoreZfs) -> list[list[str]]:
+    return [c for c in fake.commands if c[:2] in (["zfs", "hold"], ["zfs", "release"])]
+
+
+def test_holds_move_in_one_zfs_hold_and_one_zfs_release_for_all_datasets(hosts):
+    cfg, source, target = hosts
+    replicate_once(cfg, source, target)
+    assert tag_commands(source) == [["zfs", "hold", "zfsrep:offsite", "tank/home@s2", "tank/vm@s2"]]
+    # both datasets move on to s3 (here copied by hand): s3 is held, s2 let go, each in one call
+    source.clock += 10
+    for ds in ("tank/home", "tank/vm"):
+        copy_to(target, source.add_snapshot(f"{ds}@s3"), f"backup/h/{ds}")
+    result, _, _ = replicate_once(cfg, source, target)
+    assert [i.status for i in result.items] == [NOTHING_TO_DO] * 2
+    assert tag_commands(source) == [
+        ["zfs", "hold", "zfsrep:offsite", "tank/home@s3", "tank/vm@s3"],
+        ["zfs", "release", "zfsrep:offsite", "tank/home@s2", "tank/vm@s2"]]
+    assert {k: v for k, v in source.tags.items() if v} == {
+        "tank/home@s3": {"zfsrep:offsite"}, "tank/vm@s3": {"zfsrep:offsite"}}
+    # the next run reuses that listing with the moved holds counted: it asks the tags of s3
+    # alone, and holds and releases nothing
+    third, src, _ = replicate_once(cfg, source, target)
+    assert how(third) == {("reused", "reused")} and src == []
+    assert tag_commands(source) == []
+    asked = [c for c in source.commands if c[:2] == ["zfs", "holds"]]
+    assert len(asked) == 1 and sorted(asked[0][-2:]) == ["tank/home@s3", "tank/vm@s3"]
+
+
+def test_a_release_that_fails_fails_its_own_dataset_only(hosts, monkeypatch):
+    cfg, source, target = hosts
+    replicate_once(cfg, source, target)
+    source.clock += 10
+    for ds in ("tank/home", "tank/vm"):
+        copy_to(target, source.add_snapshot(f"{ds}@s3"), f"backup/h/{ds}")
+    source_run = source.run
+
+    def refusing(argv, **kw):
+        if argv[:2] == ["zfs", "release"] and "tank/vm@s2" in argv:
+            source.commands.append(list(argv))
+            err = "cannot release hold from snapshot 'tank/vm@s2': permission denied\n"
+            if kw.get("check", True):
+                raise CommandError(list(argv), 1, err)
+            return CommandResult(tuple(argv), 1, "", err)
+        return source_run(argv, **kw)
+
+    monkeypatch.setattr(source, "run", refusing)
+    result, _, _ = replicate_once(cfg, source, target)
+    by_ds = {i.dataset: i for i in result.items}
+    assert by_ds["tank/home"].status == NOTHING_TO_DO
+    assert by_ds["tank/vm"].status == "failed"
+    assert by_ds["tank/vm"].error.startswith("tank/vm -> offsite (")
+    assert "permission denied" in by_ds["tank/vm"].error
+    assert source.tags["tank/home@s2"] == set()
+    assert source.tags["tank/vm@s2"] == {"zfsrep:offsite"}
+    # the batch was refused, then each dataset released its own
+    assert [c[-1] for c in tag_commands(source)] == ["tank/vm@s3", "tank/vm@s2", "tank/home@s2",
+                                                     "tank/vm@s2"]
+    # the dataset whose release failed is listed again next run; the other is reused, its
+    # holds counted
+    again, src, _ = replicate_once(cfg, source, target, dry_run=True)
+    assert {i.dataset: i.details["listing"]["source"] for i in again.items} == {
+        "tank/home": "reused", "tank/vm": "listed"}
+    assert [c[-1] for c in src] == ["tank/vm"]

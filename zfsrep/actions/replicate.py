@@ -213,6 +213,8 @@ class TargetRun:
     session: SshSession | None = None
     items: list[ItemResult] = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)
+    # holds of this target's tag to release once every dataset is through: (dataset, names, item)
+    _releases: list[tuple[SourceDataset, list[str], ItemResult]] = field(default_factory=list)
 
     @functools.cached_property
     def datasets(self) -> list[SourceDataset]:
@@ -268,12 +270,22 @@ class TargetRun:
             except ZfsrepError as e:
                 return self.fail_all(_one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
+            plans: dict[str, rp.ReplicationPlan | ZfsrepError] = {}
+            for ds in datasets:
+                try:
+                    plans[ds.name] = self._plan(ds, listed, target_snaps, remote)
+                except ZfsrepError as e:
+                    plans[ds.name] = e
+            if not self.dry_run:
+                self._hold_ahead(plans.values(), held)
             for ds in datasets:
                 started = time.monotonic()
                 item = ItemResult(dataset=ds.name, target=t.name, status=FAILED)
                 item.details["target_dataset"] = target_dataset(t, ds.name)
                 try:
-                    plan = self._plan(ds, listed, target_snaps, remote)
+                    plan = plans[ds.name]
+                    if isinstance(plan, ZfsrepError):
+                        raise plan
                     self._apply(ds, plan, item, remote, listed, held, session, stage_tools, host)
                     if item.status in (OK, PLANNED):
                         sent.append((ds, plan, item))
@@ -281,6 +293,8 @@ class TargetRun:
                     item.status, item.error = FAILED, f"{ds.name} -> {t.name} ({host}): {_first_line(e)}"
                 item.seconds = round(time.monotonic() - started, 3)
                 self.items.append(item)
+            self._release_queued(held, host)
+            sent = [s for s in sent if s[2].status != FAILED]
             if sent:
                 with self.phases.timed("target_prune"):
                     self._prune_targets(remote, sent, host, target_snaps)
@@ -356,7 +370,7 @@ class TargetRun:
         if plan.action == rp.NOTHING:
             item.status = NOTHING_TO_DO
             if not self.dry_run:
-                self._hold_and_release(ds, plan.newest, held)
+                self._hold_and_release(ds, plan.newest, item, held)
             return
         if self.dry_run:
             item.status = PLANNED
@@ -392,7 +406,7 @@ class TargetRun:
         listed.setdefault(tds, {"type": "volume" if ds.volume else "filesystem",
                                 "receive_resume_token": "-"})
         item.to_snapshot = rp.short(plan.newest) if plan.newest else item.to_snapshot
-        self._hold_and_release(ds, plan.newest, held)
+        self._hold_and_release(ds, plan.newest, item, held)
 
     def _estimate(self, ds: SourceDataset, plan: rp.ReplicationPlan) -> int | None:
         total = 0
@@ -472,13 +486,35 @@ class TargetRun:
     def _hold(self, snapshot: str, held: dict[str, set[str]]) -> None:
         tag = hold_tag(self.target.name)
         if tag not in held.get(snapshot, set()):
-            self.source_listing.touch([snapshot.partition("@")[0]])
             with self.phases.timed("holds"):
                 self.local.hold(tag, [snapshot])
+            self.source_listing.holds_changed([snapshot], +1)
             held.setdefault(snapshot, set()).add(tag)
 
-    def _hold_and_release(self, ds: SourceDataset, newest: str | None, held) -> None:
-        """Hold the newest common snapshot for this target; release the tag everywhere else."""
+    def _hold_ahead(self, plans, held: dict[str, set[str]]) -> None:
+        """One `zfs hold` (per pool) for the snapshot every plan sends up to or keeps as its
+        base, before anything is sent. If it fails (a snapshot destroyed meanwhile, say), each
+        dataset holds its own in `_apply` and a failure is that dataset's."""
+        tag = hold_tag(self.target.name)
+        names = [p.newest for p in plans if isinstance(p, rp.ReplicationPlan)
+                 and p.action in (rp.SEND, rp.NOTHING) and p.newest
+                 and tag not in held.get(p.newest, set())]
+        if len(names) < 2:
+            return  # `_hold` does one as cheaply
+        try:
+            with self.phases.timed("holds"):
+                self.local.hold(tag, names)
+        except ZfsrepError:
+            # some may be held now: those datasets' remembered hold counts are not kept
+            self.source_listing.touch([n.partition("@")[0] for n in names])
+            return
+        self.source_listing.holds_changed(names, +1)
+        for name in names:
+            held.setdefault(name, set()).add(tag)
+
+    def _hold_and_release(self, ds: SourceDataset, newest: str | None, item: ItemResult, held) -> None:
+        """Hold the newest common snapshot for this target; queue the release of the tag
+        everywhere else (`_release_queued`, once every dataset is through)."""
         if not newest:
             return
         tag = hold_tag(self.target.name)
@@ -486,11 +522,35 @@ class TargetRun:
         stale = [s.full_name for s in ds.snapshots
                  if s.full_name != newest and tag in held.get(s.full_name, set())]
         if stale:
-            self.source_listing.touch([ds.name])
-            with self.phases.timed("holds"):
-                self.local.release(tag, stale)
-            for name in stale:
-                held[name].discard(tag)
+            self._releases.append((ds, stale, item))
+
+    def _release_queued(self, held: dict[str, set[str]], host: str) -> None:
+        """Release the queued holds: one `zfs release` per pool; if that fails, dataset by
+        dataset, so a failure is the dataset's own (its item fails, naming it)."""
+        queued, self._releases = self._releases, []
+        if not queued:
+            return
+        tag = hold_tag(self.target.name)
+        with self.phases.timed("holds"):
+            try:
+                self.local.release(tag, [n for _, names, _ in queued for n in names])
+            except ZfsrepError:
+                for ds, names, item in queued:
+                    try:
+                        self.local.release(tag, names)
+                    except ZfsrepError as e:
+                        self.source_listing.touch([ds.name])
+                        item.status = FAILED
+                        item.error = (f"{ds.name} -> {self.target.name} ({host}): {_first_line(e)}")
+                        continue
+                    self._released(tag, names, held)
+                return
+        self._released(tag, [n for _, names, _ in queued for n in names], held)
+
+    def _released(self, tag: str, names: list[str], held: dict[str, set[str]]) -> None:
+        self.source_listing.holds_changed(names, -1)
+        for name in names:
+            held[name].discard(tag)
 
     def _prune_targets(self, remote: ZfsClient, sent, host: str, listed_snaps) -> None:
         """After successful receives: one listing of the received datasets, then prune each by

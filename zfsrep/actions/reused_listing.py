@@ -2,8 +2,9 @@
 the datasets' `snapshots_changed` allows it (`core.listing_cache`; OpenZFS >= 2.2).
 
 A host whose zfs lacks the property (OpenZFS < 2.2) gets the full listing (`ZfsClient.list_tree`)
-and is not asked again for a day. Datasets the run placed or released holds on are not kept:
-holds do not change `snapshots_changed`, and replicate reads the hold counts from the listing.
+and is not asked again for a day. Holds do not change `snapshots_changed`, and replicate reads
+the hold counts from the listing: the holds the run placed or released are added to what is
+kept (`holds_changed`); a dataset whose holds it cannot account for is not kept (`touch`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SideListing:
     cached: dict[str, lc.Entry] = field(default_factory=dict, init=False)
     trees: list[ReusedTree] = field(default_factory=list, init=False)
     touched: set[str] = field(default_factory=set, init=False)
+    holds: dict[str, int] = field(default_factory=dict, init=False)  # ds@snap: placed - released
     unsupported: bool = field(default=False, init=False)  # this run's zfs refused the property
 
     def __post_init__(self) -> None:
@@ -77,8 +79,13 @@ class SideListing:
         return FULL
 
     def touch(self, datasets: Iterable[str]) -> None:
-        """These datasets changed in ways `snapshots_changed` does not show (holds)."""
+        """These datasets' holds changed in ways this run cannot account for: not kept."""
         self.touched.update(datasets)
+
+    def holds_changed(self, full_names: Iterable[str], delta: int) -> None:
+        """This run placed (+1) or released (-1) one hold on each of these snapshots."""
+        for name in full_names:
+            self.holds[name] = self.holds.get(name, 0) + delta
 
     def save(self) -> str | None:
         """Keep what the next run may reuse; a warning line if the state dir refused it."""
@@ -92,7 +99,7 @@ class SideListing:
             entries = {name: e for name, e in self.cached.items()
                        if name not in seen and name not in self.touched}
             for tree in self.trees:
-                entries.update(tree.remember(self.touched))
+                entries.update(lc.with_holds(tree.remember(self.touched), self.holds))
             doc = lc.to_doc(entries, self.where)
         else:
             return None

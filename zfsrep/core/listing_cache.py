@@ -11,14 +11,16 @@ are what they were then (`zfs promote` moves snapshots to the promoted clone wit
 its `snapshots_changed`, measured on 2.3; its ``origin`` changes). It is remembered only when
 its ``snapshots_changed`` lay in a second strictly before the host's clock read just before
 that listing: any later change then has a later time and shows. A dataset whose value is ``-`` (no change since the pool gained the feature) is always
-listed. Holds change nothing here, so a caller that places or releases holds must not keep those
-datasets (``drop``). Everything is pure: the caller lists, reads the clock and stores.
+listed. Holds change nothing here: a caller that places or releases holds adjusts the remembered
+hold counts by what it did (``with_holds``), or, where it cannot know (a batch that failed
+half-way), does not keep those datasets (``drop``). Everything is pure: the caller lists, reads
+the clock and stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zfsrep.core.snapshot import Snapshot
@@ -70,6 +72,24 @@ def remember(seen: Mapping[str, Seen], clock: int, snapshots: Mapping[str, Seque
     return {name: Entry(now.guid, now.changed, tuple(snapshots.get(name, ())), now.origin)
             for name, now in seen.items()
             if now.changed is not None and now.changed < clock and name not in dropped}
+
+
+def with_holds(entries: Mapping[str, Entry], changed: Mapping[str, int]) -> dict[str, Entry]:
+    """``entries`` with each snapshot's `userrefs` moved by ``changed`` ({ds@snap: holds placed
+    minus holds released}), never below 0: what a listing after those holds would show."""
+    out = dict(entries)
+    by_dataset: dict[str, dict[str, int]] = {}
+    for full, delta in changed.items():
+        dataset, _, name = full.partition("@")
+        by_dataset.setdefault(dataset, {})[name] = delta
+    for dataset, deltas in by_dataset.items():
+        entry = out.get(dataset)
+        if entry is None:
+            continue
+        out[dataset] = replace(entry, snapshots=tuple(
+            replace(s, userrefs=max(0, s.userrefs + deltas[s.name])) if s.name in deltas else s
+            for s in entry.snapshots))
+    return out
 
 
 def to_doc(entries: Mapping[str, Entry], where: str) -> dict[str, Any]:
