@@ -125,7 +125,7 @@ zpool wait -t free {target.split("/")[0]}
             f"profile: zfsrep's own account of its runs (`phases` in its result), medians: {text}. "
             "startup: from the process's start to the run's (interpreter, imports, config); "
             "ssh_connect: waiting for the master connection begun at the run's start; sends: "
-            "the send/receive pipelines; target_prune: the listing of what arrived and pruning; "
+            "the send/receive pipelines; target_prune: checking what arrived (one `zfs get guid`) and pruning; "
             "other: everything not in a named phase (planning, writing the result, exit)")
 
     def untimed(self, cmd: str, what: str) -> None:

@@ -116,6 +116,13 @@ def held_by(lab, dataset, tag):
     return [ln.split("\t")[0] for ln in out.splitlines() if ln.split("\t")[1] == tag]
 
 
+def target_receives(lab):
+    """The `zfs receive` command lines in the target pool's history, oldest first (the pool
+    outlives a test: compare what a test added)."""
+    history = lab.ssh("target", ["zpool", "history", "backup"]).stdout
+    return [ln.split(" ", 1)[1] for ln in history.splitlines() if " zfs receive " in ln]
+
+
 def accepted_from_source(lab):
     """How many ssh logins from `source` the target's sshd has logged."""
     out = lab.ssh("target", f"journalctl -q --no-pager -o cat _COMM=sshd | "
@@ -157,7 +164,7 @@ def test_full_then_incremental_with_intermediate_snapshots_one_ssh_login_per_run
     write_files(lab, "/tank/data/b", 6, 200_000, 2)
     snap(lab, "tank/data@manual-1")
 
-    logins = accepted_from_source(lab)
+    logins, received_before = accepted_from_source(lab), len(target_receives(lab))
     first = replicate_ok(lab)
     assert accepted_from_source(lab) == logins + 1, "one ssh connection per target per run"
     it = item(first, "tank/data")
@@ -202,6 +209,20 @@ def test_full_then_incremental_with_intermediate_snapshots_one_ssh_login_per_run
     assert state["items"][0]["status"] == "nothing-to-do" and state["exit_code"] == 0
     repl = json.loads(lab.ssh("source", "cat /var/lib/zfsrep/replication.json").stdout)
     assert repl["backup"]["tank/data"]["newest_snapshot"] == "manual-2"
+
+    # the receive properties: set by the full receive; an incremental sets (`-o`, a sync task
+    # per snapshot) only what the copy lacks: none here (the first run's second step and the
+    # second run), and canmount after someone changed it
+    assert target_receives(lab)[received_before:] == [
+        f"zfs receive -u -s -o canmount=noauto {PARENT}/tank/data",
+        f"zfs receive -u -s {PARENT}/tank/data", f"zfs receive -u -s {PARENT}/tank/data"]
+    lab.ssh("target", ["zfs", "set", "canmount=on", f"{PARENT}/tank/data"])
+    snap(lab, "tank/data@manual-3")
+    assert item(replicate_ok(lab), "tank/data")["sent"] == ["manual-3"]
+    assert target_receives(lab)[received_before + 3:] == [
+        f"zfs receive -u -s -o canmount=noauto {PARENT}/tank/data"]
+    assert lab.ssh("target", ["zfs", "get", "-H", "-o", "value", "canmount",
+                              f"{PARENT}/tank/data"]).stdout.strip() == "noauto"
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(clean_lab):

@@ -36,15 +36,20 @@ class MoreZfs(FakeZfs):
     def _get(self, args: list[str]) -> tuple[int, str, str]:
         opts, rest = _options(args, {"-o"})
         props, *names = rest
-        lines = []
+        lines, errors = [], []
+        snaps = {s.full_name: s for s in self.snaps}
         for name in names:
+            if "@" in name and name not in snaps:
+                errors.append(f"cannot open '{name}': dataset does not exist\n")
+                continue
             for prop in props.split(","):
                 if "@" in name:
-                    value = ",".join(self.clones.get(name, [])) if prop == "clones" else "-"
+                    value = (",".join(self.clones.get(name, [])) if prop == "clones"
+                             else str(snaps[name].guid) if prop == "guid" else "-")
                 else:
                     value = self.datasets.get(name, {}).get(prop, "-")
                 lines.append(f"{name}\t{prop}\t{value}")
-        return 0, "".join(line + "\n" for line in lines), ""
+        return int(bool(errors)), "".join(line + "\n" for line in lines), "".join(errors)
 
     def _holds(self, args: list[str]) -> tuple[int, str, str]:
         _, names = _options(args, set())

@@ -24,6 +24,7 @@ from zfsrep.core.result import NOTHING_TO_DO, PLANNED
 from zfsrep.core.snapshot import Snapshot
 from zfsrep.errors import CommandError
 from zfsrep.execute import CommandResult
+from zfsrep.pipeline import PipelineResult, StageResult
 from zfsrep.state import listing_cache_path
 
 T0 = 1_795_000_000
@@ -450,3 +451,72 @@ def test_a_release_that_fails_fails_its_own_dataset_only(hosts, monkeypatch):
     assert {i.dataset: i.details["listing"]["source"] for i in again.items} == {
         "tank/home": "reused", "tank/vm": "listed"}
     assert [c[-1] for c in src] == ["tank/vm"]
+
+
+def hourly(n: int) -> str:
+    from zfsrep.core.names import format_name
+    return format_name(["hourly"], T0 + 3600 * n)
+
+
+@pytest.mark.parametrize("canmount", ["noauto", "on"])
+def test_pruning_after_a_receive_knows_what_landed_without_listing_the_copy(tmp_path, monkeypatch, canmount):
+    """The target copy is pruned from the run's listing plus what the plan landed; one
+    `zfs get guid` of its newest snapshot checks the arrival. An incremental receive sets
+    (`-o`) only the configured properties the copy lacks. (The pipeline is simulated here:
+    the lab tests send for real.)"""
+    source = SourceZfs(snapshots_changed=True).add("tank", "tank/home")
+    target = target_zfs("backup", "backup/h", "backup/h/tank", "backup/h/tank/home")
+    target.snapshots_changed = True
+    target.datasets["backup/h/tank/home"]["canmount"] = canmount
+    source.clock = target.clock = T0
+    for n in (1, 2, 3):
+        copy_to(target, source.add_snapshot(f"tank/home@{hourly(n)}"), "backup/h/tank/home")
+    for n in (4, 5):
+        source.add_snapshot(f"tank/home@{hourly(n)}")
+    FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
+    monkeypatch.setattr(replicate, "SshSession", FakeSession)
+    cfg = config(tmp_path, CONFIG.replace("[[datasets]]\nname = \"tank/vm\"\nrecursive = true\n", "")
+                 + "retention = {{ hourly = 2 }}\n")
+    landed, received = [], []
+
+    def pipeline(stages, **_kw):
+        send = stages[0].argv
+        received.append(stages[-1].argv[-1])
+        base, newest = send[send.index("-I") + 1], send[-1]
+        names = [s.name for s in source.snaps if s.dataset == "tank/home"]
+        for name in names[names.index(base.partition("@")[2]) + 1:names.index(newest.partition("@")[2]) + 1]:
+            src = next(s for s in source.snaps if s.full_name == f"tank/home@{name}")
+            landed.append(copy_to(target, src, "backup/h/tank/home").name)
+        return PipelineResult([StageResult("send", list(send), 0)], 1.0)
+
+    monkeypatch.setattr(replicate, "run_pipeline", pipeline)
+    result, _, tgt = replicate_once(cfg, source, target)
+    (item,) = result.items
+    assert item.status == "ok" and landed == [hourly(4), hourly(5)]
+    assert received == [{"noauto": "zfs receive -u -s backup/h/tank/home",
+                         "on": "zfs receive -u -s -o canmount=noauto backup/h/tank/home"}[canmount]]
+    # listed once to plan; after the receive only the newest snapshot's guid is asked
+    assert [c[-1] for c in tgt] == ["backup/h/tank/home"]
+    assert [c for c in target.commands if c[:2] == ["zfs", "get"]] == [
+        ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid",
+         f"backup/h/tank/home@{hourly(5)}"]]
+    assert item.destroyed == [hourly(1), hourly(2), hourly(3)]
+    assert [s.name for s in target.snaps if s.dataset == "backup/h/tank/home"] == [hourly(4), hourly(5)]
+
+
+def test_a_receive_that_reports_success_without_the_snapshot_fails_the_item(tmp_path, monkeypatch):
+    source = SourceZfs(snapshots_changed=True).add("tank", "tank/home")
+    target = target_zfs("backup", "backup/h", "backup/h/tank", "backup/h/tank/home")
+    source.clock = target.clock = T0
+    copy_to(target, source.add_snapshot(f"tank/home@{hourly(1)}"), "backup/h/tank/home")
+    source.add_snapshot(f"tank/home@{hourly(2)}")
+    FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
+    monkeypatch.setattr(replicate, "SshSession", FakeSession)
+    monkeypatch.setattr(replicate, "run_pipeline", lambda stages, **_kw: PipelineResult(
+        [StageResult("send", list(stages[0].argv), 0)], 1.0))
+    cfg = config(tmp_path, CONFIG.replace("[[datasets]]\nname = \"tank/vm\"\nrecursive = true\n", ""))
+    result, _, _ = replicate_once(cfg, source, target)
+    (item,) = result.items
+    assert item.status == "failed"
+    assert f"the receive reported success but {hourly(2)} is not on" in item.error
+    assert item.destroyed == []

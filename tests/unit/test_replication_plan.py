@@ -230,3 +230,18 @@ def test_target_pruning_never_destroys_the_newest_common_snapshot(n, base_index,
     expected = n - len({i for i in range(n) if i >= n - keep} | {i for i in held if i < n}
                        | {min(base_index, n - 1)})
     assert len(doomed) == expected
+
+
+def test_after_a_receive_the_landed_snapshots_are_the_copys_youngest_and_unheld():
+    from zfsrep.core.snapshot import Snapshot
+    before = [Snapshot("backup/a", "s1", 11, 500, 100, userrefs=1),
+              Snapshot("backup/a", "s2", 12, 700, 200)]
+    # from the source: its own createtxg (lower than the target's here), a hold of its own
+    landing = [Snapshot("tank/a", "s3", 13, 40, 300, userrefs=1),
+               Snapshot("tank/a", "s4", 14, 41, 300)]
+    now = rp.after_receive(before, landing, "backup/a")
+    assert [(s.dataset, s.name, s.guid, s.createtxg, s.creation, s.userrefs) for s in now] == [
+        ("backup/a", "s1", 11, 500, 100, 1), ("backup/a", "s2", 12, 700, 200, 0),
+        ("backup/a", "s3", 13, 701, 300, 0), ("backup/a", "s4", 14, 702, 300, 0)]
+    # same-second names are ordered by createtxg: the landed ones come after what was there
+    assert rp.after_receive([], landing, "backup/a")[0].createtxg == 1

@@ -260,7 +260,8 @@ class TargetRun:
                                              self.now, enabled=self.listing_cache)
                 with self.phases.timed("target_listing"):
                     listed, target_snaps = target_listing.list_tree(
-                        remote, [t.dataset], recursive=True, props=["receive_resume_token"],
+                        remote, [t.dataset], recursive=True,
+                        props=["receive_resume_token", *sorted(t.properties)],
                         missing_ok=True, only=TargetCopies.of(t, self.source.chosen, self.config))
                 with self.phases.timed("waiting_for_source"):
                     datasets = self.datasets  # the source listing, made meanwhile
@@ -387,7 +388,7 @@ class TargetRun:
             if step.kind == rp.ABORT_RESUME:
                 remote.runner.run(zs.recv_abort_argv(tds))
                 continue
-            result = self._send(ds, step, tds, session, stage_tools)
+            result = self._send(ds, step, tds, session, stage_tools, listed.get(tds))
             item.bytes += result.bytes
             if step.kind == rp.RESUME:
                 item.resumed = True
@@ -402,6 +403,9 @@ class TargetRun:
                 return
             item.sent += [n for n in step.snapshots if n not in item.sent]
             item.to_snapshot = step.snapshots[-1] if step.snapshots else item.to_snapshot
+            if step.kind in (rp.FULL, rp.RESUME):  # these set every configured property
+                listed.setdefault(tds, {"type": "volume" if ds.volume else "filesystem"}).update(
+                    t.properties, receive_resume_token="-")
         item.status = OK
         listed.setdefault(tds, {"type": "volume" if ds.volume else "filesystem",
                                 "receive_resume_token": "-"})
@@ -440,14 +444,19 @@ class TargetRun:
             listed[name] = {"type": "filesystem", "receive_resume_token": "-"}
 
     def _send(self, ds: SourceDataset, step: rp.Step, tds: str, session: SshSession,
-              stage_tools) -> PipelineResult:
+              stage_tools, copy: dict[str, str] | None) -> PipelineResult:
         t = self.target
+        properties = t.properties
+        if step.kind == rp.INCREMENTAL and copy is not None:
+            # `-o` costs a sync task per received snapshot (~40 ms each in the lab), so an
+            # incremental receive sets only what the copy (as the run listed it) lacks
+            properties = {k: v for k, v in t.properties.items() if copy.get(k) != v}
         if step.kind == rp.RESUME:
             send = zs.resume_send_argv(step.token or "", progress=True)
         else:
             send = zs.send_argv(step.to or "", base=step.base, raw=t.raw and ds.encrypted,
                                 progress=True)
-        recv = zs.recv_argv(tds, force=t.force, properties=t.properties, filesystem=not ds.volume)
+        recv = zs.recv_argv(tds, force=t.force, properties=properties, filesystem=not ds.volume)
         stages = replication_stages(send, recv, ssh_prefix=session.argv_prefix,
                                     destination=session.destination, compress=t.compress,
                                     buffer=stage_tools)
@@ -553,26 +562,20 @@ class TargetRun:
             held[name].discard(tag)
 
     def _prune_targets(self, remote: ZfsClient, sent, host: str, listed_snaps) -> None:
-        """After successful receives: one listing of the received datasets, then prune each by
-        the target's retention, protecting the newest common snapshot. A held snapshot is kept
-        and named (``details["kept_held"]`` and a note). ZFS destroys `ds@a,b,c` all-or-nothing,
-        so if that fails because of a hold placed after the listing, the dataset is listed again
-        and pruned once more without it. A dry run plans the same from the run's listing plus what
-        the plan would land (``details["would_prune"]``) and destroys nothing."""
+        """After successful receives: prune each received copy by the target's retention,
+        protecting the newest common snapshot. What is on the target comes from the run's
+        listing plus what each plan landed (`_landed`). A held snapshot is kept and named
+        (``details["kept_held"]`` and a note). ZFS destroys `ds@a,b,c` all-or-nothing, so if
+        that fails because of a hold the run did not know of, the copy is listed and pruned
+        once more without it. A dry run plans the same (``details["would_prune"]``) and
+        destroys nothing."""
         where = f"{self.target.name} ({host}"
-        if self.dry_run:
-            now_snaps = {target_dataset(self.target, ds.name): [
-                *listed_snaps.get(target_dataset(self.target, ds.name), []),
-                *(replace(s, userrefs=0) for s in ds.snapshots if s.name in plan.snapshots_landing)]
-                for ds, plan, _ in sent}
-        else:
-            try:
-                now_snaps = remote.list_snapshots([target_dataset(self.target, ds.name) for ds, _, _ in sent],
-                                                  missing_ok=True)
-            except ZfsrepError as e:
-                for _, _, item in sent:
-                    item.details["prune_error"] = str(e)
-                return
+        try:
+            now_snaps = self._landed(remote, sent, listed_snaps)
+        except ZfsrepError as e:
+            for _, _, item in sent:
+                item.details["prune_error"] = str(e)
+            return
         for ds, plan, item in sent:
             tds = target_dataset(self.target, ds.name)
             snaps = now_snaps.get(tds, [])
@@ -615,6 +618,31 @@ class TargetRun:
                     f"{tds} on {host}: kept {', '.join('@' + n for n in spared)} although the target's "
                     f"retention would destroy {'it' if len(spared) == 1 else 'them'}: held "
                     f"(`zfs holds {tds}@{spared[0]}` shows by whom)")
+
+
+    def _landed(self, remote: ZfsClient, sent, listed_snaps) -> dict[str, list[Snapshot]]:
+        """{target copy: its snapshots now}: the run's listing plus the snapshots each plan
+        landed. Not the receive's word alone: one `zfs get guid` of every copy's newest
+        snapshot checks that it is there (a copy where it is not is left as listed, so the
+        caller fails it). With `force`, `recv -F` may have destroyed target snapshots newer
+        than the base: those copies are listed again instead."""
+        copies = {target_dataset(self.target, ds.name): (ds, plan) for ds, plan, _ in sent}
+        if self.target.force and not self.dry_run:
+            return remote.list_snapshots(list(copies), missing_ok=True)
+        arrived: dict[str, dict[str, str]] = {}
+        if not self.dry_run:
+            newest = [f"{tds}@{rp.short(plan.newest)}" for tds, (_, plan) in copies.items() if plan.newest]
+            arrived = remote.get(["guid"], newest, missing_ok=True) if newest else {}
+        out: dict[str, list[Snapshot]] = {}
+        for tds, (ds, plan) in copies.items():
+            before = listed_snaps.get(tds, [])
+            seen = arrived.get(f"{tds}@{rp.short(plan.newest or '')}", {}).get("guid")
+            if not self.dry_run and plan.newest and seen != str(plan.newest_guid):
+                out[tds] = list(before)
+                continue
+            landing = [s for s in ds.snapshots if s.name in plan.snapshots_landing]
+            out[tds] = rp.after_receive(before, landing, tds)
+        return out
 
 
 def _first_line(e: ZfsrepError) -> str:

@@ -18,10 +18,11 @@ Stdlib only, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from zfsrep.core.retention import decide
+from zfsrep.core.snapshot import Snapshot
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -247,6 +248,17 @@ def common_after(plan: ReplicationPlan, succeeded: bool) -> tuple[str | None, in
     if succeeded and plan.action in (SEND, NOTHING):
         return plan.newest, plan.newest_guid
     return plan.base, plan.base_guid
+
+
+def after_receive(before: Sequence[Snapshot], landing: Sequence[Snapshot], dataset: str) -> list[Snapshot]:
+    """A target copy's snapshots once ``landing`` (source snapshots, oldest first) arrived on
+    ``before`` (its listing): a received snapshot keeps its name, guid and creation, has no
+    holds, and is younger in that pool than every snapshot the copy had (its createtxg there)."""
+    names = {s.name for s in landing}
+    kept = [s for s in before if s.name not in names]
+    txg = max((s.createtxg for s in before), default=0)
+    return kept + [replace(s, dataset=dataset, createtxg=txg + i, userrefs=0)
+                   for i, s in enumerate(landing, start=1)]
 
 
 def target_prune(target_snaps: Iterable[Snap], counts: Mapping[str, int],
