@@ -11,12 +11,12 @@ from zfsrep.zfs import stream as zs
 
 
 def test_full_send():
-    assert zs.send_argv("tank/a@s1") == ["zfs", "send", "-L", "-c", "-e", "tank/a@s1"]
+    assert zs.send_argv("tank/a@s1") == ["zfs", "send", "-L", "-c", "tank/a@s1"]
 
 
 def test_incremental_raw_with_progress():
     assert zs.send_argv("tank/a@s9", base="tank/a@s1", raw=True, progress=True) == [
-        "zfs", "send", "-L", "-c", "-e", "-w", "-v", "-P", "-I", "tank/a@s1", "tank/a@s9"]
+        "zfs", "send", "-L", "-c", "-w", "-v", "-P", "-I", "tank/a@s1", "tank/a@s9"]
 
 
 def test_resume_send_carries_only_the_token():

@@ -3,9 +3,14 @@
 Nothing here runs anything: `zfsrep.pipeline` joins these argvs with OS pipes, and the remote
 side (`zfs recv`) is handed to ssh as one `shlex.join`-ed word by the caller.
 
-Send flags: `-L -c -e` always (large blocks, compressed and embedded records as stored; every
-OpenZFS ≥ 0.7 has them); `-w` (raw) for encrypted datasets, which keeps the data encrypted
-on the wire and on the target. `-v -P` adds machine-readable progress on stderr.
+Send flags: `-L -c` always (large blocks and compressed records as stored; every OpenZFS
+≥ 0.7 has them); `-w` (raw) for encrypted datasets, which keeps the data encrypted on the
+wire and on the target. `-v -P` adds machine-readable progress on stderr.
+
+Not `-e`: a stream with embedded records cannot be received into an encrypted dataset
+("incompatible embedded data stream feature with encrypted receive", openzfs#10732), and a
+backup pool that encrypts what it receives is a common set-up. Without `-e`, the few blocks
+stored inside their block pointers travel as ordinary (compressed) records.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SEND_FLAGS = ("-L", "-c", "-e")
+SEND_FLAGS = ("-L", "-c")
 
 
 def send_argv(snapshot: str, *, base: str | None = None, raw: bool = False,
@@ -130,3 +135,14 @@ def parse_token_contents(text: str) -> TokenContents:
         fromguid=_int(fields.get("fromguid")),
         bytes_done=_int(fields.get("bytes")),
     )
+
+
+def receive_saved_partial(stderr: str) -> bool:
+    """`zfs receive -s` was cut off and kept what arrived: a resumed send continues it."""
+    return "partially received snapshot is saved" in stderr.lower()
+
+
+def receive_refused(stderr: str) -> bool:
+    """`zfs receive` refused the stream (nothing kept to resume): the same stream would be
+    refused again."""
+    return "cannot receive" in stderr.lower() and not receive_saved_partial(stderr)
