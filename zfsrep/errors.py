@@ -52,8 +52,18 @@ class CommandError(ZfsrepError):
         self.stderr = stderr.strip()
         self.host = host
         where = f" on {host}" if host else ""
-        detail = self.stderr.splitlines()[-1] if self.stderr else f"exit status {returncode}"
+        detail = _detail(self.stderr) or f"exit status {returncode}"
         super().__init__(f"{argv[0] if argv else '?'}{where} failed: {detail}")
+
+
+def _detail(stderr: str) -> str:
+    """The line of a command's stderr that says what went wrong: the last one, or the last
+    before a usage text (zfs follows e.g. "invalid property" with its usage and property table)."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.strip().lower().startswith("usage:"):
+            return lines[i - 1].strip() if i else line.strip()
+    return lines[-1].strip() if lines else ""
 
 
 class LockError(ZfsrepError):

@@ -225,6 +225,76 @@ def test_full_then_incremental_with_intermediate_snapshots_one_ssh_login_per_run
                               f"{PARENT}/tank/data"]).stdout.strip() == "noauto"
 
 
+def test_an_encrypted_copy_of_plain_data_keeps_receiving_incrementals(clean_lab):
+    """targets.<name>.properties may make the copy encrypted (`zfs receive -o encryption=on
+    …` of a plain stream). zfs refuses those properties on an incremental receive ("cannot be
+    set for incremental streams"), so only the full receive passes them."""
+    lab = clean_lab
+    key = "/root/zfsrep-copy.key"
+    lab.ssh("target", f"head -c 32 /dev/urandom > {key} && chmod 600 {key}")
+    lab.ssh("source", "zfs create tank/plain")
+    write_config(lab, ["tank/plain"], target={"properties": {
+        "canmount": "noauto", "encryption": "on", "keyformat": "raw", "keylocation": f"file://{key}"}})
+    write_files(lab, "/tank/plain/a", 4, 200_000, 1)
+    snap(lab, "tank/plain@one")
+    write_files(lab, "/tank/plain/b", 4, 200_000, 2)
+    snap(lab, "tank/plain@two")
+    received_before = len(target_receives(lab))
+
+    first = replicate_ok(lab)  # a full receive, then an incremental one in the same run
+    assert item(first, "tank/plain")["sent"] == ["one", "two"]
+    copy = f"{PARENT}/tank/plain"
+    got = lab.ssh("target", ["zfs", "get", "-H", "-o", "property,value",
+                             "encryption,encryptionroot,keyformat", copy]).stdout
+    assert got.split("\n")[:3] == ["encryption\taes-256-gcm", f"encryptionroot\t{copy}", "keyformat\traw"]
+    write_files(lab, "/tank/plain/c", 4, 200_000, 3)
+    snap(lab, "tank/plain@three")
+    assert item(replicate_ok(lab), "tank/plain")["sent"] == ["three"]
+    assert_same(lab, "tank/plain")
+    assert target_receives(lab)[received_before:] == [
+        f"zfs receive -u -s -o canmount=noauto -o encryption=on -o keyformat=raw "
+        f"-o keylocation=file://{key} {copy}",
+        f"zfs receive -u -s {copy}", f"zfs receive -u -s {copy}"]
+
+
+def test_plain_data_into_an_encrypted_backup_dataset(clean_lab):
+    """A receiving parent that is encrypted: the copies inherit its encryption. zfs refuses
+    a stream with embedded records there (openzfs#10732), so zfsrep sends without `-e`."""
+    lab = clean_lab
+    key = "/root/zfsrep-parent.key"
+    lab.ssh("target", f"head -c 32 /dev/urandom > {key} && zfs create -o encryption=on "
+                      f"-o keyformat=raw -o keylocation=file://{key} {PARENT}")
+    lab.ssh("source", "zfs create -o compression=lz4 tank/plain")
+    write_config(lab, ["tank/plain"])
+    # small files: with compression, ones of a few bytes are stored as embedded blocks
+    lab.ssh("source", "for i in $(seq 1 50); do echo $i > /tank/plain/tiny$i; done")
+    write_files(lab, "/tank/plain/a", 4, 200_000, 1)
+    snap(lab, "tank/plain@one")
+    lab.ssh("source", "for i in $(seq 51 80); do echo $i > /tank/plain/tiny$i; done")
+    snap(lab, "tank/plain@two")
+    assert item(replicate_ok(lab), "tank/plain")["sent"] == ["one", "two"]
+    copy = f"{PARENT}/tank/plain"
+    got = lab.ssh("target", ["zfs", "get", "-H", "-o", "value", "encryptionroot", copy]).stdout
+    assert got.strip() == PARENT
+    assert_same(lab, "tank/plain")
+
+
+def test_a_receive_property_the_targets_openzfs_lacks_is_named(clean_lab):
+    """`direct` came with OpenZFS 2.3; this lab's target runs 2.1. The config is valid, the
+    target's zfs refuses the name: one line naming it and where it is configured."""
+    lab = clean_lab
+    version = lab.ssh("target", ["zfs", "version"]).stdout
+    assert "zfs-2.1" in version, f"this test needs a target older than OpenZFS 2.3: {version}"
+    lab.ssh("source", "zfs create tank/data && zfs snapshot tank/data@one")
+    write_config(lab, ["tank/data"], target={"properties": {"canmount": "noauto", "direct": "always"}})
+    code, data, _ = replicate(lab)
+    assert code == 1
+    assert item(data, "tank/data")["error"] == (
+        "target backup (target): zfs there does not know the property 'direct' "
+        "(targets.backup.properties); remove it, or upgrade OpenZFS on target")
+    assert snapshots(lab, "target", f"{PARENT}/tank/data") == {}
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(clean_lab):
     lab = clean_lab
     lab.ssh("source", "rm -rf /var/lib/zfsrep && zfs create tank/data")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from zfsrep.pipeline import Stage, run_pipeline
+from zfsrep.pipeline import PipelineResult, Stage, StageResult, run_pipeline
 
 FAKE_SEND = textwrap.dedent("""
     import os, sys, time
@@ -165,7 +165,7 @@ def test_replication_stages_compose_the_data_path():
 
     from zfsrep.pipeline import buffer_stage, replication_stages
 
-    send = ["zfs", "send", "-L", "-c", "-e", "tank/my data@s1"]
+    send = ["zfs", "send", "-L", "-c", "tank/my data@s1"]
     recv = ["zfs", "receive", "-u", "-s", "backup/tank/my data"]
     prefix = ["ssh", "-o", "BatchMode=yes", "--", "backup.example"]
     buf = buffer_stage("256M", "20M", have=lambda tool: tool == "mbuffer")
@@ -189,3 +189,24 @@ def test_rate_limit_falls_back_to_pv_and_says_what_is_missing():
         buffer_stage(None, "5M", have=lambda t: False)
     with pytest.raises(LookupError, match="^mbuffer$"):
         buffer_stage("1G", None, have=lambda t: t == "pv")
+
+
+@pytest.mark.parametrize("recv_stderr,fix", [
+    ("cannot receive new filesystem stream: checksum mismatch or incomplete stream.\n"
+     "Partially received snapshot is saved.\nA resuming stream can be generated on the sending "
+     "system by running:\n    zfs send -t 1-abc", "rerun: the partial receive is kept and the next run resumes it"),
+    ("cannot receive new filesystem stream: incompatible embedded data stream feature with "
+     "encrypted receive.", "zfs on b refused the stream; fix what it says, then rerun"),
+    ("cannot receive incremental stream: destination backup/a has been modified\nsince most "
+     "recent snapshot", "backup/a on b was changed after its newest snapshot; set "
+     "targets.t.force = true to roll it back on receive, or run `zfs rollback` on it"),
+    ("", "rerun: a partial receive, if any, is kept and the next run resumes it"),
+])
+def test_the_fix_a_failed_transfer_names_follows_what_zfs_said(recv_stderr, fix):
+    """A refused stream is not "resumed by the next run": only a receive that says it saved
+    its partial state is."""
+    from zfsrep.actions.replicate import pipeline_fix
+
+    result = PipelineResult([StageResult("zfs send", ["zfs", "send"], -13),
+                             StageResult("ssh to b", ["ssh", "b"], 1, recv_stderr)], 1.0)
+    assert pipeline_fix(result, tds="backup/a", host="b", target="t") == fix

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from zfsrep.actions.reused_listing import SideListing
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.core import receive_properties
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
 from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
@@ -38,6 +39,7 @@ from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replicati
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import ssh_host
 from zfsrep.zfs import ZfsClient
+from zfsrep.zfs import parse
 from zfsrep.zfs import stream as zs
 
 
@@ -269,7 +271,7 @@ class TargetRun:
                 with self.phases.timed("source_holds"):
                     held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
             except ZfsrepError as e:
-                return self.fail_all(_one_line(e, t, host))
+                return self.fail_all(_unknown_property(e, t, host) or _one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
             plans: dict[str, rp.ReplicationPlan | ZfsrepError] = {}
             for ds in datasets:
@@ -446,16 +448,17 @@ class TargetRun:
     def _send(self, ds: SourceDataset, step: rp.Step, tds: str, session: SshSession,
               stage_tools, copy: dict[str, str] | None) -> PipelineResult:
         t = self.target
-        properties = t.properties
+        raw = t.raw and ds.encrypted
+        # encryption properties make an encrypted copy of plain data: a full, not raw, receive
+        properties = receive_properties.on_receive(t.properties, full=step.kind == rp.FULL, raw=raw)
         if step.kind == rp.INCREMENTAL and copy is not None:
             # `-o` costs a sync task per received snapshot (~40 ms each in the lab), so an
             # incremental receive sets only what the copy (as the run listed it) lacks
-            properties = {k: v for k, v in t.properties.items() if copy.get(k) != v}
+            properties = {k: v for k, v in properties.items() if copy.get(k) != v}
         if step.kind == rp.RESUME:
             send = zs.resume_send_argv(step.token or "", progress=True)
         else:
-            send = zs.send_argv(step.to or "", base=step.base, raw=t.raw and ds.encrypted,
-                                progress=True)
+            send = zs.send_argv(step.to or "", base=step.base, raw=raw, progress=True)
         recv = zs.recv_argv(tds, force=t.force, properties=properties, filesystem=not ds.volume)
         stages = replication_stages(send, recv, ssh_prefix=session.argv_prefix,
                                     destination=session.destination, compress=t.compress,
@@ -479,17 +482,7 @@ class TargetRun:
         t = self.target
         cause = result.failure
         text = cause.describe() if cause else "the pipeline failed"
-        stderr = " ".join(s.stderr for s in result.stages).lower()
-        if "has been modified" in stderr:
-            fix = (f"{tds} on {host} was changed after its newest snapshot; set "
-                   f"targets.{t.name}.force = true to roll it back on receive, or run "
-                   f"`zfs rollback` on it")
-        elif cause is not None and cause.name.startswith("ssh") and cause.returncode == 255:
-            fix = "the ssh connection failed; check the network and the target, then rerun"
-        elif "no space" in stderr or "out of space" in stderr:
-            fix = f"the pool on {host} is full; free space (or lower retention) and rerun"
-        else:
-            fix = "rerun: the partial receive is kept and the next run resumes it"
+        fix = pipeline_fix(result, tds=tds, host=host, target=t.name)
         return f"{ds.name} -> target {t.name} ({host}:{tds}), {step.describe()}: {text}; {fix}"
 
     def _hold(self, snapshot: str, held: dict[str, set[str]]) -> None:
@@ -645,8 +638,39 @@ class TargetRun:
         return out
 
 
+def pipeline_fix(result: PipelineResult, *, tds: str, host: str, target: str) -> str:
+    """What to do about a failed send/receive, from what its stages said."""
+    cause = result.failure
+    stderr = " ".join(s.stderr for s in result.stages).lower()
+    if "has been modified" in stderr:
+        return (f"{tds} on {host} was changed after its newest snapshot; set "
+                f"targets.{target}.force = true to roll it back on receive, or run "
+                f"`zfs rollback` on it")
+    if cause is not None and cause.name.startswith("ssh") and cause.returncode == 255:
+        return "the ssh connection failed; check the network and the target, then rerun"
+    if "no space" in stderr or "out of space" in stderr:
+        return f"the pool on {host} is full; free space (or lower retention) and rerun"
+    if zs.receive_saved_partial(stderr):
+        return "rerun: the partial receive is kept and the next run resumes it"
+    if zs.receive_refused(stderr):
+        return f"zfs on {host} refused the stream; fix what it says, then rerun"
+    return "rerun: a partial receive, if any, is kept and the next run resumes it"
+
+
 def _first_line(e: ZfsrepError) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _unknown_property(e: ZfsrepError, target: TargetConfig, host: str) -> str | None:
+    """A configured receive property the target's zfs does not know (the target's listing
+    reads them all): one line naming it and where it is configured."""
+    stderr = getattr(e, "stderr", "")
+    for name in sorted(target.properties):
+        if parse.unknown_property(stderr, name):
+            return (f"target {target.name} ({host}): zfs there does not know the property "
+                    f"{name!r} (targets.{target.name}.properties); remove it, or upgrade "
+                    f"OpenZFS on {host}")
+    return None
 
 
 def _one_line(e: ZfsrepError, target: TargetConfig, host: str) -> str:

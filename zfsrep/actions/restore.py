@@ -214,8 +214,12 @@ def _pipeline_error(p: RestorePlan, target: TargetConfig, piped: PipelineResult)
         fix = f"pool {pool_of(p.dest)} is full here; free space, then rerun to resume"
     elif cause is not None and cause.name.startswith("ssh") and cause.returncode == 255:
         fix = f"the ssh connection to target {target.name} failed; check it, then rerun the same command to resume"
-    else:
+    elif zs.receive_saved_partial(stderr):
         fix = "rerun the same command: the partial receive is kept and resumed"
+    elif zs.receive_refused(stderr):
+        fix = "zfs here refused the stream; fix what it says, then rerun"
+    else:
+        fix = "rerun the same command: a partial receive, if any, is kept and resumed"
     return (f"restore of {target.name}:{p.target_dataset}@{p.snapshot.name if p.snapshot else '?'} into "
             f"{p.receive_into} failed: {text}; {fix}")
 

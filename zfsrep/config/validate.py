@@ -18,6 +18,7 @@ from zfsrep.config.model import (
     TargetConfig,
     WebhookSink,
 )
+from zfsrep.core import receive_properties
 from zfsrep.core.labels import LABELS
 from zfsrep.errors import ConfigError
 
@@ -159,9 +160,22 @@ def _target(ck: c.Checker, raw: Any, path: str, name: str, default: Retention) -
         crit=get("crit", c.duration, None),
         warmup=warmup,
     )
+    _check_properties(ck, target.properties or {}, f"{path}.properties")
     if target.warn is not None and target.crit is not None and target.crit < target.warn:
         ck.error(f"{path}.crit", f"must not be shorter than {path}.warn")
     return target if dataset is not None else None
+
+
+def _check_properties(ck: c.Checker, properties: dict[str, str], path: str) -> None:
+    """Each property a receive is to set: a name zfs knows that a receive may set, and a
+    value it can take (`core.receive_properties`)."""
+    for name, value in properties.items():
+        problem = receive_properties.problem(name, value)
+        if problem == receive_properties.NOT_A_PROPERTY:
+            hint = c.close_match(name, set(receive_properties.known()))
+            problem += f" (did you mean {hint!r}?)" if hint else " (names are lowercase; a user property has a colon)"
+        if problem:
+            ck.error(c.join(path, name), problem)
 
 
 def _warmup(ck: c.Checker, raw: Any, path: str) -> Ec2Warmup | CommandWarmup | None:
