@@ -93,6 +93,17 @@ let
     // lib.optionalAttrs (targets != { }) { inherit targets; }
     // lib.optionalAttrs (report != { }) { inherit report; };
 
+  renderedConfig = format.generate "zfsrep.toml" settings;
+  # `zfsrep config check` reads only this file (credential paths are not opened)
+  checkedConfig =
+    if cfg.checkConfig && pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform then
+      pkgs.runCommand "zfsrep.toml" { nativeBuildInputs = [ cfg.package ]; } ''
+        zfsrep config check --config ${renderedConfig}
+        cp ${renderedConfig} $out
+      ''
+    else
+      renderedConfig;
+
   datasets = settings.datasets or [ ];
   warmupTargets = lib.sort (a: b: a < b) (lib.attrNames (lib.filterAttrs (_: t: t ? warmup) targets));
   hasSink = lib.any (s: report ? ${s}) [
@@ -189,6 +200,17 @@ in
         The zfsrep config (rendered to ${configFile}, the file the CLI reads): the same TOML
         schema as `zfsrep config init` writes (docs/config.md). Secrets never go here: use
         {option}`services.zfsrep.credentials`, which fills in the `%d/<name>` file paths.
+      '';
+    };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether building the system runs `zfsrep config check` on the rendered config, so a
+        bad one fails `nixos-rebuild` with every problem and its dotted path instead of failing
+        the first backup. Skipped when the build machine cannot run the target's binaries
+        (cross builds).
       '';
     };
 
@@ -368,7 +390,7 @@ in
       s: "services.zfsrep: settings.report.${s}.url puts the URL (a secret) in the world-readable Nix store; use services.zfsrep.credentials.${s}Url instead."
     ) plainUrls;
 
-    environment.etc."zfsrep/config.toml".source = format.generate "zfsrep.toml" settings;
+    environment.etc."zfsrep/config.toml".source = checkedConfig;
     environment.systemPackages = [ cfg.package ];
 
     users.users = lib.optionalAttrs (cfg.user == "zfsrep") {
