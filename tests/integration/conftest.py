@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fixtures import lab_done, lab_session
+from tests.lab.fixtures import emptied, lab_done, lab_session
 
 
 def _session(zfs: str | None):
@@ -38,12 +38,11 @@ def new_zfs_lab():
 @pytest.fixture
 def clean_new_zfs_lab(new_zfs_lab):
     """`new_zfs_lab` with both pools emptied first."""
-    new_zfs_lab.reset()
-    return new_zfs_lab
+    return emptied(new_zfs_lab)
 
 
 @pytest.fixture
 def clean_lab(lab):
-    """`lab` with both pools (`tank` on source, `backup` on target) emptied first."""
-    lab.reset()
-    return lab
+    """`lab` with both pools (`tank` on source, `backup` on target) emptied first (if that
+    fails, the lab is restarted, and the test warns why)."""
+    return emptied(lab)

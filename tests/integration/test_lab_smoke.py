@@ -67,3 +67,27 @@ def test_full_and_incremental_send_between_vms(clean_lab):
     assert set(src) == {"s1", "s2"}
     assert dst == src, "snapshot GUIDs / creation times differ"
     print(f"\nlab smoke test (send/recv part): {time.monotonic() - t0:.1f} s", file=sys.stderr)
+
+
+HANGING_ZFS = "printf '#!/bin/sh\\nsleep 3600\\n' > /usr/local/sbin/zfs && chmod +x /usr/local/sbin/zfs"
+
+
+def test_a_reset_that_hangs_restarts_the_lab(lab):
+    """A zfs command stuck in a guest would fail every later test at set-up, each after the
+    reset's timeout. The tests' reset restarts the lab instead, says what the guests showed,
+    and leaves a lab that works."""
+    before = lab.running()
+    lab.ssh("source", "zfs create tank/left-over")
+    lab.ssh("target", HANGING_ZFS)  # every `zfs` in target now hangs (it comes first in PATH)
+    why = lab.reset_or_restart(timeout=20)
+
+    assert why is not None and "ssh target: timed out after 20 s" in why, why
+    assert "/usr/local/sbin/zfs" in why.split("--- target now:", 1)[1], why  # the hung one
+    after = lab.running()
+    assert all(after[v] not in (None, before[v]) for v in before), (before, after)
+    assert lab.ssh("target", "test -e /usr/local/sbin/zfs", check=False).returncode == 1
+    for v, pool in lab.pools.items():
+        assert lab.ssh(v, ["zfs", "list", "-H", "-t", "all", "-o", "name", "-r", pool]
+                       ).stdout.split() == [pool]
+    assert lab.run_zfsrep(["--version"]).stdout.startswith("zfsrep ")
+    assert lab.reset_or_restart() is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 from .lab import Lab
 from .paths import variant_instance, zfs_variant
@@ -34,3 +35,17 @@ def lab_done(zfs: str) -> None:
     lab = _session_labs.pop(zfs_variant(zfs), None)
     if lab is not None and getattr(lab, "booted_here", False):
         lab.down()
+
+
+class LabRestarted(UserWarning):
+    """A test's set-up restarted the lab because emptying its pools failed or hung."""
+
+
+def emptied(lab: Lab) -> Lab:
+    """`lab` with both pools emptied; if that fails, restarted (and the test warns why, so
+    the run's summary shows it)."""
+    why = lab.reset_or_restart()
+    if why is not None:
+        warnings.warn(LabRestarted(f"lab {lab.instance}: emptying the pools failed, so the lab "
+                                   f"was restarted before this test:\n{why}"), stacklevel=2)
+    return lab

@@ -73,6 +73,7 @@ class Lab:
         self.run = run_dir(self.instance)
         self.ports = ssh_ports(self.instance)
         self.ssh_config = self.run / "ssh_config"
+        self.peers_installed = False  # install(peers=True) was called: a restart does it again
 
     # ---- state -----------------------------------------------------------------
     @contextmanager
@@ -236,8 +237,11 @@ class Lab:
 
     def down(self) -> list[str]:
         with self._lock():
-            self._close_masters()
-            return [v for v in VM_NAMES if vm.stop(v, self.run)]
+            return self._down()
+
+    def _down(self) -> list[str]:
+        self._close_masters()
+        return [v for v in VM_NAMES if vm.stop(v, self.run)]
 
     def _close_masters(self) -> None:
         """End the host's multiplexing ssh masters of this instance (they die with the VMs
@@ -281,6 +285,7 @@ class Lab:
         Everything is laid out on the host (wheels.stage_tree) and unpacked in the guests:
         pip under TCG would take minutes. Dependencies are sent only when they changed."""
         t0 = time.monotonic()
+        self.peers_installed = self.peers_installed or peers
         deps = wheels.staged_deps(VENV)
         peer_stage = None
         with tempfile.TemporaryDirectory(prefix="zfsrep-install-") as td:
@@ -330,7 +335,7 @@ class Lab:
         cmd = "zfsrep " + (args if isinstance(args, str) else to_shell(args))
         return self.ssh(host, cmd, check=check, input=input, timeout=timeout)
 
-    def reset(self) -> float:
+    def reset(self, timeout: float = 240) -> float:
         """Empty both pools; returns seconds taken.
 
         Destroys every dataset, snapshot, bookmark and hold (and aborts partial receives)
@@ -341,10 +346,62 @@ class Lab:
         def one(v):
             pool = POOLS[v]
             ssh(self.ssh_config, v, EMPTY_POOL.format(pool=pool, create=pool_create_cmd(v)),
-                timeout=240)
+                timeout=timeout)
         _parallel(one, VM_NAMES)
         return time.monotonic() - t0
 
+    def reset_or_restart(self, timeout: float = 240) -> str | None:
+        """reset(); if emptying a pool fails or hangs, restart the lab (fresh disks, the
+        checkout installed again) and reset that. Returns what went wrong, with what the
+        guests showed, or None if the first reset worked.
+
+        A zfs command stuck in a guest's kernel ("dataset is busy", a hung destroy) would
+        otherwise fail every later test of the run at set-up, each after the reset's timeout."""
+        try:
+            self.reset(timeout)
+            return None
+        except LabError as exc:
+            why = f"{exc}\n{self.diagnose()}"
+        log(f"emptying the pools failed; restarting the lab:\n{why}")
+        with self._lock():
+            self._down()
+            self._up()
+        self.install(peers=self.peers_installed)
+        self.reset()
+        return why
+
+    def diagnose(self) -> str:
+        """What each guest shows now: zfs processes and any in uninterruptible sleep, what
+        keeps a pool's file system open, and the kernel log's tail."""
+        def one(v):
+            try:
+                proc = ssh(self.ssh_config, v, DIAGNOSE.format(pool=POOLS[v]), check=False,
+                           timeout=60)
+                text = (proc.stdout + proc.stderr).strip()
+            except LabError as exc:
+                text = str(exc)
+            return f"--- {v} now:\n{text}"
+        found = _parallel(one, VM_NAMES)
+        return "\n".join(found[v] for v in VM_NAMES)
+
+
+# Guest script for Lab.diagnose() (a str.format template). Nothing in it may hang: a stuck
+# zfs is what it is run for.
+DIAGNOSE = """
+ps -eo pid,stat,etimes,wchan:32,args | awk 'NR == 1 || $2 ~ /D/ || (/zfs|zpool/ && !/awk/)' | cut -c 1-240
+echo "# pools:"; timeout 10 zpool list -H -o name,health,alloc
+echo "# open under /{pool} (cwd, root or files):"
+ls -l /proc/[0-9]*/cwd /proc/[0-9]*/root /proc/[0-9]*/fd/* 2>/dev/null | grep -F ' -> /{pool}/'
+echo "# other mount namespaces with mounts under /{pool} (process, namespace, mounts):"
+root=$(readlink /proc/1/ns/mnt)
+for p in /proc/[0-9]*; do
+    ns=$(readlink "$p/ns/mnt" 2>/dev/null) && [ "$ns" != "$root" ] || continue
+    n=$(grep -c ' /{pool}/' "$p/mountinfo" 2>/dev/null) && echo "$(cat "$p/comm") $ns $n"
+done | sort -u -k2,2
+echo "# memory:"; free -m | sed -n 2p
+echo "# kernel log:"
+dmesg | grep -v 'Unknown symbol' | tail -n 30
+"""
 
 # Guest script for Lab.reset(). Kills leftovers of earlier tests (zfs send/recv, mbuffer, pv,
 # zfsrep) first: a running `zfs recv` would keep the datasets busy.
