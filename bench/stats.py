@@ -54,6 +54,7 @@ class Summary:
     vs_zfsrep: float | None  # same, relative to zfsrep
     errors: tuple[str, ...] = ()
     profile: tuple[tuple[str, int], ...] = ()  # of the last successful run
+    rounds: tuple[tuple[int, float], ...] = ()  # (round, seconds) of each successful run
 
 
 def median(values: list[float]) -> float | None:
@@ -93,6 +94,7 @@ def summarize(runs: list[Run], scenario: str, tools: list[str]) -> list[Summary]
             vs_zfsrep=_ratio(scenario, med, medians.get(ZFSREP)),
             errors=tuple(dict.fromkeys(r.error for r in mine if not r.ok and r.error)),
             profile=ok[-1].profile if ok else (),
+            rounds=tuple((r.index, r.seconds) for r in ok),
         ))
     return out
 
@@ -109,6 +111,23 @@ def _find(summaries: list[Summary], tool: str) -> Summary | None:
     return next((s for s in summaries if s.tool == tool and s.median_s is not None), None)
 
 
+def _per_round(raw: Summary | None, z: Summary, limit: float) -> str:
+    """The throughput ratio of each round, pairing the raw pipe's run with zfsrep's of the same
+    round (the tools alternate within a round, so a round's pair ran minutes apart, under the
+    same load; a slow spell of the host moves both). If the rounds fall on both sides of the
+    limit, the medians' verdict could go either way: it says so."""
+    if raw is None:
+        return ""
+    mine = dict(z.rounds)
+    ratios = [raw_s / mine[i] for i, raw_s in raw.rounds if i in mine and mine[i] > 0]
+    if not ratios:
+        return ""
+    listed = ", ".join(f"{r:.3f}" for r in ratios)
+    if min(ratios) < limit <= max(ratios):
+        return f"; not decisive: per round {listed} x raw"
+    return f"; per round {listed} x raw"
+
+
 def verdicts(by_scenario: dict[str, list[Summary]], pools: int = 1) -> list[Verdict]:
     """The issue's targets, judged on this run's numbers."""
     out = []
@@ -117,7 +136,8 @@ def verdicts(by_scenario: dict[str, list[Summary]], pools: int = 1) -> list[Verd
         z = _find(bulk, ZFSREP)
         met = None if z is None or z.vs_raw is None else z.vs_raw >= BULK_MIN_RATIO
         out.append(Verdict("bulk", f"throughput >= {BULK_MIN_RATIO} x raw pipe", met,
-                           "n/a" if met is None else f"{z.vs_raw:.3f} x raw"))
+                           "n/a" if met is None else f"{z.vs_raw:.3f} x raw"
+                           + _per_round(_find(bulk, RAW), z, BULK_MIN_RATIO)))
     noop = by_scenario.get("noop")
     if noop is not None:
         z = _find(noop, ZFSREP)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +26,32 @@ def test_bulk_ratio_is_throughput_relative_to_raw():
     assert z.throughput == 1_000_000 / 12.0
     (verdict,) = stats.verdicts({"bulk": [raw, z]})
     assert verdict.met is False and "0.917" in verdict.measured
+
+
+@pytest.mark.parametrize("raw_s,zfsrep_s,measured", [
+    # the f2df1a0 bulk runs: the medians say yes, two of three rounds say no
+    ([106.1, 99.1, 106.0], [110.9, 105.8, 106.6],
+     "0.994 x raw; not decisive: per round 0.957, 0.937, 0.994 x raw"),
+    # every round on the same side of the limit
+    ([100.0, 100.5, 101.0], [102.0, 102.5, 103.0], "0.980 x raw; per round 0.980, 0.980, 0.981 x raw"),
+    ([100.0, 100.5, 101.0], [110.0, 111.0, 112.0], "0.905 x raw; per round 0.909, 0.905, 0.902 x raw"),
+    # a slow spell of the host in round 2 slows both tools: their spreads overlap the limit,
+    # the rounds do not
+    ([100.0, 110.0, 100.5], [101.0, 111.5, 102.0], "0.985 x raw; per round 0.990, 0.987, 0.985 x raw"),
+])
+def test_a_bulk_verdict_pairs_the_tools_runs_round_by_round(raw_s, zfsrep_s, measured):
+    data = (runs("bulk", RAW, raw_s, bytes=1_000_000) + runs("bulk", ZFSREP, zfsrep_s, bytes=1_000_000))
+    (verdict,) = stats.verdicts({"bulk": stats.summarize(data, "bulk", [RAW, ZFSREP])})
+    assert verdict.measured == measured
+
+
+def test_a_failed_run_leaves_its_round_unpaired():
+    data = (runs("bulk", RAW, [100.0, 100.0, 100.0], bytes=1_000_000)
+            + [Run("bulk", ZFSREP, 1, 101.0, True, bytes=1_000_000),
+               Run("bulk", ZFSREP, 2, 5.0, False, error="exit 1"),
+               Run("bulk", ZFSREP, 3, 102.0, True, bytes=1_000_000)])
+    (verdict,) = stats.verdicts({"bulk": stats.summarize(data, "bulk", [RAW, ZFSREP])})
+    assert verdict.measured.endswith("; per round 0.990, 0.980 x raw")
 
 
 def test_time_ratio_and_failed_runs_do_not_count():
