@@ -4,6 +4,11 @@ what needs OpenZFS >= 2.2 (a second pair of VMs, instance `<instance>-backports`
 
 Tests that use them are marked `lab`. If the lab cannot start, the fixture FAILS with the
 reason (never skips): a missing lab is a broken test run, not an optional extra.
+
+A lab test that fails because a guest's kernel hung (GuestHung: a command timed out while the
+guest reported tasks blocked for minutes) runs once more on a restarted lab; the run's summary
+shows the rerun and, as a LabRestarted warning, what the guests showed. Any other failure, or
+a second hang, fails the test.
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ from __future__ import annotations
 import pytest
 
 from tests.lab.fixtures import emptied, lab_done, lab_session
+from tests.lab.paths import GuestHung
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("lab") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=[GuestHung]))
 
 
 def _session(zfs: str | None):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
 import pytest
+
+from tests.lab.paths import GuestHung, LabError
 
 pytestmark = pytest.mark.lab
 
@@ -90,4 +93,46 @@ def test_a_reset_that_hangs_restarts_the_lab(lab):
         assert lab.ssh(v, ["zfs", "list", "-H", "-t", "all", "-o", "name", "-r", pool]
                        ).stdout.split() == [pool]
     assert lab.run_zfsrep(["--version"]).stdout.startswith("zfsrep ")
+    assert lab.reset_or_restart() is None
+
+
+# A pool on a device-mapper device that is then suspended: its I/O waits forever, as behind a
+# lost completion, and zfs commands in that pool block in the kernel.
+HANGING_POOL = """
+set -e
+truncate -s 128M /var/tmp/hang.img
+loop=$(losetup -f --show /var/tmp/hang.img)
+dmsetup create zfsrep-hang --table "0 $(blockdev --getsz "$loop") linear $loop 0"
+zpool create -O mountpoint=/hang hang /dev/mapper/zfsrep-hang
+dmsetup suspend zfsrep-hang
+"""
+
+
+def test_a_command_stuck_in_the_guest_kernel_is_a_guest_hang_and_the_lab_restarts(lab):
+    """A slow command is a plain timeout. A command blocked in the guest's kernel is GuestHung
+    (a lab test failing with it runs once more), with the guest's stuck tasks and their kernel
+    stacks; the next reset restarts the lab at once instead of hanging on the stuck pool."""
+    with pytest.raises(LabError) as slow:
+        lab.ssh("target", "sleep 30", timeout=3)
+    assert not isinstance(slow.value, GuestHung)
+
+    before = lab.running()
+    lab.ssh("target", "sysctl -q kernel.hung_task_timeout_secs=10")
+    lab.ssh("target", HANGING_POOL)
+    with pytest.raises(GuestHung) as hung:
+        lab.ssh("target", "zfs create hang/x", timeout=45)
+    text = str(hung.value)
+    assert text.startswith("ssh target: timed out after 45 s: zfs create hang/x"), text
+    assert re.search(r"^blocked in the kernel: target: .*\bzfs:\d+", text, re.M), text
+    assert re.search(r"INFO: task zfs:\d+ blocked for more than \d+ seconds", text), text
+    assert re.search(r"^\d+ zfs:\n(    .*\n)*    .*txg_wait_synced", text, re.M), text  # its stack
+
+    t = time.monotonic()
+    why = lab.reset_or_restart(timeout=240)
+    assert why is not None and why.startswith("a command hung in the guest's kernel:"), why
+    assert time.monotonic() - t < 240 + 60, "the reset waited on the stuck pool before restarting"
+    after = lab.running()
+    assert all(after[v] not in (None, before[v]) for v in before), (before, after)
+    assert lab.ssh("target", "zpool list -H -o name").stdout.split() == ["backup"]
+    assert lab.ssh("target", "sysctl -n kernel.hung_task_timeout_secs").stdout.strip() == "60"
     assert lab.reset_or_restart() is None

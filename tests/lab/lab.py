@@ -15,8 +15,8 @@ from pathlib import Path
 
 from . import image, recipe, seed, snapshot, vm, wheels
 from .hostpkgs import ensure_host_packages
-from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, LabError, cache_dir, instance_name,
-                    run_dir, ssh_ports, zfs_variant)
+from .paths import (HOST_IP_FROM_GUEST, POOLS, VM_NAMES, GuestHung, LabError, cache_dir,
+                    instance_name, run_dir, ssh_ports, zfs_variant)
 from .ssh import Command, push_tar, scp_to, ssh, to_shell, wait_for_ssh
 
 BOOT_TIMEOUT = float(os.environ.get("ZFSREP_LAB_BOOT_TIMEOUT", "420"))
@@ -24,6 +24,9 @@ RESTORE_TIMEOUT = 90.0
 VENV = "/opt/zfsrep"
 PEERS_VENV = "/opt/zfsrep-peers"
 POOL_DEV = "/dev/disk/by-id/virtio-zfsrep-pool"
+# The guest kernel reports a task blocked for a minute, every time (not only the first 10):
+# Lab.ssh tells a hung guest (GuestHung) from a slow command by these reports.
+HUNG_TASK_SYSCTL = "sysctl -q kernel.hung_task_timeout_secs=60 kernel.hung_task_warnings=-1"
 
 
 def log(msg: str) -> None:
@@ -74,6 +77,7 @@ class Lab:
         self.ports = ssh_ports(self.instance)
         self.ssh_config = self.run / "ssh_config"
         self.peers_installed = False  # install(peers=True) was called: a restart does it again
+        self.hung: str | None = None  # a GuestHung's message: the next reset restarts at once
 
     # ---- state -----------------------------------------------------------------
     @contextmanager
@@ -274,7 +278,7 @@ class Lab:
             other = "target" if v == "source" else "source"
             pool = POOLS[v]
             ssh(self.ssh_config, v,
-                f"date -u -s @{time.time():.3f} >/dev/null && "
+                f"date -u -s @{time.time():.3f} >/dev/null && {HUNG_TASK_SYSCTL} && "
                 f"{{ zpool list -H -o name {pool} >/dev/null 2>&1 || {pool_create_cmd(v)}; }} && "
                 f"ssh {other} true", timeout=240)
         _parallel(one, VM_NAMES)
@@ -324,7 +328,30 @@ class Lab:
     # ---- used by tests -------------------------------------------------------------
     def ssh(self, host: str, cmd: Command, check: bool = True, input: str | None = None,
             timeout: float | None = 600) -> subprocess.CompletedProcess:
-        return ssh(self.ssh_config, host, cmd, check=check, input=input, timeout=timeout)
+        """Run a command in a guest. If it times out while that guest's kernel reports tasks
+        blocked for minutes, raise GuestHung (with the diagnosis) instead of LabError."""
+        try:
+            return ssh(self.ssh_config, host, cmd, check=check, input=input, timeout=timeout)
+        except LabError as exc:
+            if "timed out" not in str(exc):
+                raise
+            stuck = self.stuck_tasks()
+            if not stuck:
+                raise
+            self.hung = f"{exc}\nblocked in the kernel: {stuck}\n{self.diagnose()}"
+            raise GuestHung(self.hung) from exc
+
+    def stuck_tasks(self) -> str:
+        """Tasks of either guest in uninterruptible sleep now that the guest's hung-task
+        detector has reported (blocked for 120 s or more), as "vm: comm:pid …"; "" if none."""
+        def one(v):
+            try:
+                proc = ssh(self.ssh_config, v, STUCK, check=False, timeout=60)
+            except LabError:
+                return ""
+            return " ".join(proc.stdout.split())
+        found = _parallel(one, VM_NAMES)
+        return "; ".join(f"{v}: {found[v]}" for v in VM_NAMES if found[v])
 
     def scp_to(self, host: str, local: Path | str, remote: str) -> None:
         scp_to(self.ssh_config, host, local, remote)
@@ -357,15 +384,19 @@ class Lab:
 
         A zfs command stuck in a guest's kernel ("dataset is busy", a hung destroy) would
         otherwise fail every later test of the run at set-up, each after the reset's timeout."""
-        try:
-            self.reset(timeout)
-            return None
-        except LabError as exc:
-            why = f"{exc}\n{self.diagnose()}"
+        if self.hung is not None:
+            why = f"a command hung in the guest's kernel:\n{self.hung}"
+        else:
+            try:
+                self.reset(timeout)
+                return None
+            except LabError as exc:
+                why = f"{exc}\n{self.diagnose()}"
         log(f"emptying the pools failed; restarting the lab:\n{why}")
         with self._lock():
             self._down()
             self._up()
+        self.hung = None
         self.install(peers=self.peers_installed)
         self.reset()
         return why
@@ -375,8 +406,8 @@ class Lab:
         keeps a pool's file system open, and the kernel log's tail."""
         def one(v):
             try:
-                proc = ssh(self.ssh_config, v, DIAGNOSE.format(pool=POOLS[v]), check=False,
-                           timeout=60)
+                proc = ssh(self.ssh_config, v, DIAGNOSE.format(pool=POOLS[v], dev=POOL_DEV),
+                           check=False, timeout=90)
                 text = (proc.stdout + proc.stderr).strip()
             except LabError as exc:
                 text = str(exc)
@@ -389,7 +420,15 @@ class Lab:
 # zfs is what it is run for.
 DIAGNOSE = """
 ps -eo pid,stat,etimes,wchan:32,args | awk 'NR == 1 || $2 ~ /D/ || (/zfs|zpool/ && !/awk/)' | cut -c 1-240
+stuck() {{ ps -eo pid=,stat= | awk '$2 ~ /D/ {{print $1}}'; }}
+dev=$(basename "$(readlink -f {dev})")
+echo "# kernel stacks of tasks in D state and of txg_sync:"
+for p in $({{ stuck; pgrep -x txg_sync; }} | sort -un); do
+    echo "$p $(cat /proc/$p/comm 2>/dev/null):"; sed 's/^/    /' /proc/$p/stack 2>/dev/null
+done
+echo "# requests in flight on the pool disk $dev (read write):"; cat /sys/block/$dev/inflight
 echo "# pools:"; timeout 10 zpool list -H -o name,health,alloc
+echo "# last txgs of {pool}:"; tail -n 4 /proc/spl/kstat/zfs/{pool}/txgs 2>/dev/null
 echo "# open under /{pool} (cwd, root or files):"
 ls -l /proc/[0-9]*/cwd /proc/[0-9]*/root /proc/[0-9]*/fd/* 2>/dev/null | grep -F ' -> /{pool}/'
 echo "# other mount namespaces with mounts under /{pool} (process, namespace, mounts):"
@@ -399,8 +438,24 @@ for p in /proc/[0-9]*; do
     n=$(grep -c ' /{pool}/' "$p/mountinfo" 2>/dev/null) && echo "$(cat "$p/comm") $ns $n"
 done | sort -u -k2,2
 echo "# memory:"; free -m | sed -n 2p
-echo "# kernel log:"
-dmesg | grep -v 'Unknown symbol' | tail -n 30
+echo "# kernel log (hung-task reports, then the tail):"
+dmesg | grep -A 12 'blocked for more than' | grep -v 'Unknown symbol' | tail -n 80
+echo "..."; dmesg | grep -v 'Unknown symbol' | tail -n 15
+if [ -n "$(stuck)" ]; then
+    # a lost completion interrupt would be reaped by the next one: read the disk once, directly
+    timeout 20 dd if={dev} of=/dev/null bs=4096 count=1 iflag=direct status=none
+    sleep 10
+    echo "# 10 s after one direct read of $dev: in flight $(cat /sys/block/$dev/inflight); D state: $(stuck | tr '\\n' ' ')"
+fi
+"""
+
+# Guest script for Lab.stuck_tasks(): tasks in D state that the hung-task detector reported.
+STUCK = r"""
+log=$(dmesg)
+for p in $(ps -eo pid=,stat= | awk '$2 ~ /D/ {print $1}'); do
+    c=$(cat /proc/$p/comm 2>/dev/null) || continue
+    printf '%s\n' "$log" | grep -q "task $c:$p blocked for more than" && echo "$c:$p"
+done
 """
 
 # Guest script for Lab.reset(). Kills leftovers of earlier tests (zfs send/recv, mbuffer, pv,

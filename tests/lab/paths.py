@@ -24,6 +24,12 @@ class LabError(RuntimeError):
     """The lab could not do what was asked; the message says why."""
 
 
+class GuestHung(LabError):
+    """A command in a guest timed out while the guest's kernel reported tasks blocked for
+    minutes (its hung-task detector): the VM, not the code under test, is stuck. The message
+    holds what the guests showed (Lab.diagnose)."""
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("ZFSREP_LAB_CACHE", "/var/cache/zfsrep-lab"))
 
