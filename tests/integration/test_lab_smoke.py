@@ -127,6 +127,8 @@ def test_a_command_stuck_in_the_guest_kernel_is_a_guest_hang_and_the_lab_restart
     assert re.search(r"INFO: task zfs:\d+ blocked for more than \d+ seconds", text), text
     assert re.search(r"^\d+ zfs:\n(    .*\n)*    .*txg_wait_synced", text, re.M), text  # its stack
 
+    with pytest.raises(GuestHung, match="^not run .*: zpool destroy hang$"):
+        lab.ssh("target", "zpool destroy hang", timeout=45)  # e.g. a test's clean-up: not run
     t = time.monotonic()
     why = lab.reset_or_restart(timeout=240)
     assert why is not None and why.startswith("a command hung in the guest's kernel:"), why

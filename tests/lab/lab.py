@@ -329,7 +329,12 @@ class Lab:
     def ssh(self, host: str, cmd: Command, check: bool = True, input: str | None = None,
             timeout: float | None = 600) -> subprocess.CompletedProcess:
         """Run a command in a guest. If it times out while that guest's kernel reports tasks
-        blocked for minutes, raise GuestHung (with the diagnosis) instead of LabError."""
+        blocked for minutes, raise GuestHung (with the diagnosis) instead of LabError; until
+        the lab is restarted, every later command raises it at once (a test's clean-up would
+        only hang on the stuck pool too)."""
+        if self.hung is not None:
+            raise GuestHung(f"not run (a guest hung before; the next reset restarts the lab): "
+                            f"{to_shell(cmd)[:200]}")
         try:
             return ssh(self.ssh_config, host, cmd, check=check, input=input, timeout=timeout)
         except LabError as exc:
