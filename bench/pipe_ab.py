@@ -22,7 +22,7 @@ import statistics
 import sys
 
 from tests.lab.lab import Lab
-from tests.lab.paths import zfs_variant, variant_instance
+from tests.lab.paths import variant_instance, zfs_variant
 
 CTL = "-o ControlMaster=no -o ControlPath=/tmp/pipe-ab.ctl"
 NEW = "-o ControlMaster=no -o ControlPath=none"
