@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1} {v}: {runs[v][-1]:.2f} s", flush=True)
     lab.ssh("target", "zfs destroy -r backup/ab 2>/dev/null; true")
     base = statistics.median(runs[chosen[0]])
-    print(f"\n{args.mib} MiB, {args.rounds} rounds, OpenZFS {lab.zfs}:")
+    version = lab.ssh("source", "zfs version").stdout.split()[0]  # e.g. zfs-2.3.2-1~bpo12+1
+    print(f"\n{args.mib} MiB, {args.rounds} rounds, {version} (lab {lab.instance}):")
     for v, secs in runs.items():
         med = statistics.median(secs)
         print(f"  {v:7} median {med:7.2f} s  throughput {base / med:.3f} x {chosen[0]}  "
