@@ -13,7 +13,7 @@ import shlex
 import pytest
 import tomli_w
 
-from tests.integration.interrupt import run_zfsrep_and_kill
+from tests.integration.interrupt import received, run_zfsrep_and_kill
 
 pytestmark = pytest.mark.lab
 
@@ -350,7 +350,9 @@ def test_killed_transfer_resumes_from_token_at_three_points(clean_lab):
     offsets = []
     for pattern in (SEND_PATTERN, SEND_PATTERN, SSH_PATTERN):
         rc, data, killed = replicate_and_kill(lab, pattern, target_ds, 30_000_000)
-        assert killed, f"nothing matched {pattern!r} once 30 MB more had arrived"
+        assert killed, (f"nothing matched {pattern!r} once 30 MB more had arrived (earlier kills "
+                        f"at {offsets}; zfsrep exited {rc}, arrived now {received(lab, 'target', target_ds)}): "
+                        f"{json.dumps(data)[:3000]}")
         assert rc == 1 and item(data, "tank/big")["status"] == "failed", data
         error = item(data, "tank/big")["error"]
         assert "tank/big" in error and "target" in error and "rerun" in error
