@@ -325,10 +325,11 @@ done""")
     # ---- 4. snapshot + prune --------------------------------------------------------------
     def snap(self) -> Outcome:
         s = self.sizes
-        # The warm-up fills each tool's retention (both take, then prune), so every timed run
-        # takes one snapshot per dataset and prunes one; one more untimed round would already
-        # cost a full run, about 14 min of sanoid at 1000 datasets under TCG.
-        warmup_rounds = s.hourly
+        # Every timed run must take one snapshot per dataset and prune one. sanoid (2.1) prunes
+        # by the listing it made before taking its snapshot, so it keeps hourly + 1 and first
+        # prunes in run hourly + 2: the warm-up has hourly + 1 rounds, and `verify` refuses a
+        # run that did not prune exactly one snapshot name.
+        warmup_rounds = s.hourly + 1
         tools = [t for t in self.tools if t in T.SNAPSHOTTERS]
         out = Outcome("snap", f"{s.snap_datasets} datasets (+ their parent), hourly retention "
                       f"{s.hourly}; the source clock moves 1 h before each round, so every "
@@ -368,6 +369,9 @@ done""")
                             return "some snapshot names are not on every dataset"
                         if len(after) > s.hourly + 1:
                             return f"{len(after)} snapshot names kept (retention {s.hourly})"
+                        gone = [n for n in before if n not in after]
+                        if len(gone) != 1:
+                            return f"pruned {len(gone)} snapshot names, not one: not a steady run"
                         return ""
 
                     self.measure(out, tool, r + 1, out.commands[tool], verify)
