@@ -1,6 +1,6 @@
 """`python -m bench.pipe_ab [--mib N] [--rounds N] [--zfs VARIANT]`: A/B runs of the bare data
-path in the lab, to tell what in zfsrep's pipeline costs throughput (bench/README.md, "What the
-bulk gap is not").
+path in the lab, to tell what in zfsrep's pipeline costs throughput (bench/README.md, "What in
+the data path costs throughput").
 
 Each round runs every variant once, in turn, on the same snapshot (N MiB from /dev/urandom,
 compression off) from `source` into `backup/ab` on `target`, destroying the copy before each:
@@ -21,6 +21,7 @@ import argparse
 import statistics
 import sys
 
+from bench.scenarios import rotated
 from tests.lab.lab import Lab
 from tests.lab.paths import variant_instance, zfs_variant
 
@@ -67,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     lab.ssh("source", PREPARE.format(mib=args.mib), timeout=3600)
     runs: dict[str, list[float]] = {v: [] for v in chosen}
     for r in range(args.rounds):
-        order = chosen[r % len(chosen):] + chosen[:r % len(chosen)]
-        for v in order:
+        for v in rotated(chosen, r):
             ms = lab.ssh("source", ONE.format(new=NEW, cmd=VARIANTS[v]), timeout=7200).stdout.split()[-1]
             runs[v].append(int(ms) / 1000)
             print(f"round {r + 1} {v}: {runs[v][-1]:.2f} s", flush=True)

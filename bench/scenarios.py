@@ -347,6 +347,8 @@ done""")
                             f"sed -n 's/.*@\\({prefix[tool]}.*\\)$/\\1/p' | sort | uniq -c")
             return {ln.split()[1]: int(ln.split()[0]) for ln in text.splitlines() if ln.strip()}
 
+        listed: dict[str, dict[str, int]] = {}  # tool -> names after its run, from `verify`
+
         def advance() -> None:
             self.src("date -u -s @$(( $(date +%s) + 3600 )) >/dev/null")
 
@@ -361,7 +363,7 @@ done""")
                     before = names(tool)
 
                     def verify(tool=tool, before=before):
-                        after = names(tool)
+                        after = listed[tool] = names(tool)
                         added = [n for n in after if n not in before]
                         if len(added) != 1 or after[added[0]] != n_ds:
                             return f"expected one new snapshot on all {n_ds} datasets: {added}"
@@ -375,7 +377,8 @@ done""")
                         return ""
 
                     self.measure(out, tool, r + 1, out.commands[tool], verify)
-                    pruned = len(set(before) - set(names(tool)))
+                    after = listed.pop(tool) if tool in listed else names(tool)  # failed: unverified
+                    pruned = len(set(before) - set(after))
                     last = out.runs[-1]
                     out.runs[-1] = replace(last, profile=last.profile + (
                         ("snapshot names pruned", pruned),))
