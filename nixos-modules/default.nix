@@ -52,18 +52,11 @@ let
       };
     };
 
+  # Keys are pinned under the target's name (ssh's HostKeyAlias, `host_key_alias` below), so an
+  # address that changes at each launch (an EC2 warmup) still verifies, and so does any port.
   knownHostsFile = pkgs.writeText "zfsrep-known_hosts" (
     lib.concatStrings (
-      lib.mapAttrsToList (
-        name: keys:
-        let
-          target = cfg.settings.targets.${name} or { };
-          host = target.host or name;
-          port = target.port or 22;
-          pattern = if port == 22 then host else "[${host}]:${toString port}";
-        in
-        lib.concatMapStrings (key: "${pattern} ${key}\n") keys
-      ) cfg.knownHosts
+      lib.mapAttrsToList (name: keys: lib.concatMapStrings (key: "${name} ${key}\n") keys) cfg.knownHosts
     )
   );
 
@@ -71,7 +64,10 @@ let
   targets = lib.mapAttrs (
     name: target:
     lib.optionalAttrs (cfg.credentials.sshKey != null) { identity_file = cred "ssh-key"; }
-    // lib.optionalAttrs (cfg.knownHosts ? ${name}) { known_hosts = "${knownHostsFile}"; }
+    // lib.optionalAttrs (cfg.knownHosts ? ${name}) {
+      known_hosts = "${knownHostsFile}";
+      host_key_alias = name;
+    }
     // target
   ) (cfg.settings.targets or { });
   report =

@@ -72,6 +72,13 @@ def probe_argv(target: TargetConfig, host: str, *, connect_timeout: int) -> list
     ]
 
 
+def _pinned_name(target: TargetConfig, host: str) -> str:
+    """The name ssh looks the host key up under: the alias, else the address (with its port)."""
+    if target.host_key_alias:
+        return target.host_key_alias
+    return host if target.port == 22 else f"[{host}]:{target.port}"
+
+
 def _last_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip() and not line.startswith("@@@")]
     return lines[-1] if lines else "no answer"
@@ -114,9 +121,10 @@ def wait_for_ssh(
             )
         if kind == KEY_UNKNOWN:
             raise HostKeyError(
-                f"target {target.name}: no host key for {host} is pinned in {pinned} ({_last_line(stderr)}); "
-                f"add the target's key there (verify the fingerprint; for a changing EC2 address pin it under "
-                f"a HostKeyAlias in targets.{target.name}.ssh_options) — zfsrep never trusts a key on first use"
+                f"target {target.name}: no host key for {_pinned_name(target, host)} is pinned in {pinned} "
+                f"({_last_line(stderr)}); add the target's key there as `{_pinned_name(target, host)} <key type> <key>` "
+                f"(verify the fingerprint; an address that changes at each launch is pinned under "
+                f"targets.{target.name}.host_key_alias) — zfsrep never trusts a key on first use"
             )
         if kind == AUTH:
             raise SshAuthError(

@@ -50,6 +50,9 @@ def ssh_options(target: TargetConfig, *, control_path: str | None = None, batch:
     argv += ["-o", "StrictHostKeyChecking=yes"]
     if target.known_hosts:
         argv += ["-o", f"UserKnownHostsFile={target.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
+    if target.host_key_alias:
+        # the key is pinned under this name, whatever address ssh connects to
+        argv += ["-o", f"HostKeyAlias={target.host_key_alias}"]
     if target.identity_file:
         argv += ["-i", target.identity_file, "-o", "IdentitiesOnly=yes"]
     if target.port != 22:

@@ -71,7 +71,7 @@ crit = "1d"
         "targets.backup.port: expected a port number 1-65535, got 70000",
         "targets.backup.compress: expected one of 'none', 'zstd', 'lz4', got \"gzip\"",
         "targets.backup.lock_timeout: expected a duration like 90s, 15m, 26h, 7d, got \"soon\"",
-        "targets.nohost.host: required (or an ec2 warmup that provides the address)",
+        "targets.nohost.host: required (or a warmup that provides the address: ec2, or a command that prints it)",
         "datasets[0].name: required: a dataset name like \"tank/home\"",
         "datasets[0].recursive: expected true or false, got \"yes\"",
         "datasets[1].exclude[0]: 'tank/other' is not a child of 'tank/home'",

@@ -103,7 +103,7 @@ def test_wrong_host_key_fails_at_once_and_says_so():
 
 def test_unpinned_host_key_fails_at_once():
     runner = ScriptedRunner([(255, UNKNOWN)])
-    with pytest.raises(HostKeyError, match="no host key for h is pinned in /etc/zfsrep/known_hosts"):
+    with pytest.raises(HostKeyError, match=r"no host key for \[h\]:2222 is pinned in /etc/zfsrep/known_hosts"):
         wait_for_ssh(TARGET, "h", timeout=300, runner=runner, sleep=lambda s: None)
 
 

@@ -51,7 +51,9 @@ def run_remote_command(runner: Runner, target: TargetConfig, argv: tuple[str, ..
         )
 
 
-def run_local_command(target: TargetConfig, argv: tuple[str, ...], key: str) -> None:
+def run_local_command(target: TargetConfig, argv: tuple[str, ...], key: str) -> str:
+    """Run a warmup's local command; its standard output (a command warmup of a target without
+    ``host`` prints the address there)."""
     try:
         result = Runner().run(list(argv), check=False)
     except ZfsrepError as e:
@@ -61,6 +63,20 @@ def run_local_command(target: TargetConfig, argv: tuple[str, ...], key: str) -> 
             f"target {target.name}: warmup.{key} `{shlex.join(argv)}` failed: "
             f"{_last(result.stderr, result.returncode)}; run it by hand to see why"
         )
+    return result.stdout
+
+
+def printed_address(target: TargetConfig, argv: tuple[str, ...], stdout: str) -> str:
+    """The address a command warmup printed: the last non-empty line of its output, one word."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    address = lines[-1] if lines else ""
+    if not address or any(ch.isspace() for ch in address) or address.startswith("-"):
+        shown = repr(address) if address else "nothing"
+        raise ZfsrepError(
+            f"target {target.name}: warmup.command `{shlex.join(argv)}` printed {shown} as its last line, "
+            f"not an address to ssh to; make it print the address (one word) last, or set targets.{target.name}.host"
+        )
+    return address
 
 
 def pool_imported(runner: Runner, pool: str) -> bool:

@@ -138,16 +138,18 @@ def _down_command(config: Config, target: TargetConfig, w: CommandWarmup, *, now
     record = load_record(config.state_dir, target.name, warnings)
     if record is not None and record.status == DOWN:
         return target_item(target, NOTHING_TO_DO, ["torn down already"], kind="command")
+    # a target without host is where its warmup command said it was
+    address = target.host or (record.address if record is not None else None)
     steps = []
-    if w.pool:
-        steps.append(Step("export", f"export pool {w.pool} on {target.host}"))
+    if w.pool and address:
+        steps.append(Step("export", f"export pool {w.pool} on {address}"))
     if w.teardown_command:
         steps.append(Step("command", f"run locally: {shlex.join(w.teardown_command)}"))
     if dry_run:
         return target_item(target, PLANNED, [s.text for s in steps], kind="command")
     done, errors = [], []
-    if w.pool:
-        note, error = _export(target, target.host, w.pool, must=bool(record and record.pool_imported))
+    if w.pool and address:
+        note, error = _export(target, address, w.pool, must=bool(record and record.pool_imported))
         done += [note] if note else []
         errors += [error] if error else []
     if w.teardown_command and not errors:

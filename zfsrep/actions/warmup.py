@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from zfsrep.actions.ondemand import import_pool, run_local_command, run_remote_command, target_item, warmup_targets
+from zfsrep.actions.ondemand import (
+    import_pool, printed_address, run_local_command, run_remote_command, target_item, warmup_targets,
+)
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.warmup_plan import (
@@ -139,7 +141,7 @@ def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry
                   warnings: list[str]) -> ItemResult:
     steps = [Step("command", f"run locally: {shlex.join(w.command)}")]
     steps += plan_host(target.name, address=target.host, remote_command=w.remote_command, pool=w.pool,
-                       known_hosts=target.known_hosts)
+                       known_hosts=target.known_hosts, unknown_address="the address the command prints")
     if dry_run:
         return target_item(target, PLANNED, [s.text for s in steps], kind="command")
     record = WarmupRecord(target=target.name, kind="command", address=target.host, pool=w.pool,
@@ -147,9 +149,13 @@ def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry
     progress = _Progress(record, config.state_dir, warnings)
     progress.save()
     try:
-        run_local_command(target, w.command, "command")
+        output = run_local_command(target, w.command, "command")
         progress.note(f"ran locally: {shlex.join(w.command)}")
-        _bring_up_host(target, target.host or "", pool=w.pool, remote_command=w.remote_command,
+        if not target.host:
+            record.address = printed_address(target, w.command, output)
+            progress.note(f"the command printed the address {record.address}", changed=False)
+            progress.save()
+        _bring_up_host(target, record.address or "", pool=w.pool, remote_command=w.remote_command,
                        ssh_timeout=w.ssh_timeout, force_import=False, progress=progress, clocks=clocks)
     except ZfsrepError as e:
         record.status, record.error = REC_FAILED, str(e)
@@ -157,7 +163,7 @@ def _warm_command(config: Config, target: TargetConfig, w: CommandWarmup, *, dry
         return target_item(target, FAILED, progress.done, str(e), kind="command")
     record.status, record.up_at, record.error = UP, clocks.wall(), None
     progress.save()
-    return target_item(target, OK, progress.done, kind="command", address=target.host, pool_imported=record.pool_imported)
+    return target_item(target, OK, progress.done, kind="command", address=record.address, pool_imported=record.pool_imported)
 
 
 # --- ec2 ----------------------------------------------------------------------------------

@@ -80,6 +80,9 @@ class TargetConfig:
     ssh_options: tuple[str, ...] = ()  # each passed as `-o OPTION`
     identity_file: str | None = None
     known_hosts: str | None = None
+    # the name the host key is pinned under (ssh -o HostKeyAlias=); None: the address itself,
+    # or the target's name when a warmup supplies the address (it may change at each launch)
+    host_key_alias: str | None = None
     ssh_config: str | None = None  # an OpenSSH config file passed with -F
     compress: str = "none"  # none | zstd | lz4
     mbuffer: str | None = None  # buffer size, e.g. "256M"; None: no mbuffer

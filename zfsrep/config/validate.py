@@ -26,7 +26,7 @@ TOP_KEYS = {"state_dir", "lock_dir", "retention", "datasets", "targets", "report
 DATASET_KEYS = {"name", "recursive", "exclude", "retention", "snapshot", "targets"}
 TARGET_KEYS = {
     "host", "user", "port", "dataset", "ssh_options", "identity_file", "known_hosts",
-    "ssh_config", "compress", "mbuffer", "rate_limit", "force", "raw", "properties",
+    "host_key_alias", "ssh_config", "compress", "mbuffer", "rate_limit", "force", "raw", "properties",
     "retention", "lock_timeout", "warn", "crit", "warmup",
 }
 EC2_KEYS = {
@@ -134,8 +134,8 @@ def _target(ck: c.Checker, raw: Any, path: str, name: str, default: Retention) -
     if "warmup" in table:
         warmup = _warmup(ck, table["warmup"], f"{path}.warmup")
     host = get("host", c.string, None)
-    if host is None and not (isinstance(warmup, Ec2Warmup)):
-        ck.error(f"{path}.host", "required (or an ec2 warmup that provides the address)")
+    if host is None and warmup is None and "warmup" not in table:
+        ck.error(f"{path}.host", "required (or a warmup that provides the address: ec2, or a command that prints it)")
     rate_limit = get("rate_limit", c.size, None)
     mbuffer = get("mbuffer", c.size, None)
     target = TargetConfig(
@@ -147,6 +147,7 @@ def _target(ck: c.Checker, raw: Any, path: str, name: str, default: Retention) -
         ssh_options=get("ssh_options", c.string_list, ()),
         identity_file=get("identity_file", c.string, None),
         known_hosts=get("known_hosts", c.string, None),
+        host_key_alias=get("host_key_alias", c.string, None if host else name),
         ssh_config=get("ssh_config", c.string, None),
         compress=get("compress", c.one_of("none", "zstd", "lz4"), "none"),
         mbuffer=mbuffer,

@@ -163,10 +163,10 @@ def plan_volume(
 
 def plan_host(
     target: str, *, address: str | None, remote_command: tuple[str, ...] | None, pool: str | None,
-    known_hosts: str | None,
+    known_hosts: str | None, unknown_address: str = "the instance's address",
 ) -> list[Step]:
     """Steps once the machine is up: ssh readiness, the remote command, pool import."""
-    where = address or "the instance's address"
+    where = address or unknown_address
     pinned = known_hosts or "the default known_hosts"
     steps = [Step("wait-ssh", f"wait until ssh to {where} answers with the host key pinned in {pinned}", changes=False)]
     if remote_command:
