@@ -1,5 +1,14 @@
 """The state directory: the last run's result per verb, and per target × dataset replication
-history that `status` and `report-result` read. Files are written atomically (rename)."""
+history that `status` and `report-result` read. Files are written atomically (rename).
+
+Every state file has a format version (`Kind`; the kinds are below). A file without one is
+version 1, the format zfsrep wrote before files carried a version. A zfsrep reads the versions it
+knows and refuses a newer one (an older zfsrep after a rollback) with `StateFormatError`: one line
+naming the file, both versions, the fix and what moving the file away loses. It never replaces
+or removes a newer file either: `write_versioned` refuses as well. Bump a kind's version only
+when an older zfsrep would misread the new form; a new key that older ones ignore needs none.
+Version 1 files stay readable by a zfsrep from before versions (they only gain a key it ignores).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +17,14 @@ import json
 import os
 import pwd
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zfsrep.core import listing_cache
 from zfsrep.core.result import FAILED, OK, RunResult
+from zfsrep.errors import ZfsrepError
 
 DEFAULT_STATE_DIR = "/var/lib/zfsrep"
 
@@ -35,6 +48,97 @@ def read_json(path: Path) -> Any | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+class StateFormatError(ZfsrepError):
+    """A state file in a newer format than this zfsrep knows (it is neither used nor replaced)."""
+
+
+def _stamped(data: Any, key: str, version: int) -> Any:
+    return {**data, key: version} if isinstance(data, dict) else data
+
+
+def _found(data: Any, key: str) -> Any:
+    return data.get(key, 1) if isinstance(data, dict) else 1
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of state file: the newest ``version`` of its format this zfsrep reads and
+    writes, kept under ``key``; ``lost`` is what moving such a file away loses."""
+
+    name: str
+    version: int
+    lost: str
+    key: str = "format"
+    found: Callable[[Any, str], Any] = _found  # the version in a file's JSON (checked by `check`)
+    stamp: Callable[[Any, str, int], Any] = _stamped  # the JSON to write, with its version
+
+    def refused(self, path: Path, found: int, doing: str) -> StateFormatError:
+        return StateFormatError(
+            f"{doing} {path}: a newer zfsrep wrote it ({self.name} format {found}; this zfsrep knows "
+            f"format {self.version} at most); upgrade zfsrep to the version that wrote it, or move the "
+            f"file away (that loses {self.lost})")
+
+    def check(self, path: Path, data: Any, *, doing: str = "cannot use") -> Any:
+        """``data`` (read from ``path``); StateFormatError if its format is newer than ours."""
+        found = self.found(data, self.key)
+        if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+            raise ValueError(f"{path}: {self.key} {found!r} is not a format version")
+        if found > self.version:
+            raise self.refused(path, found, doing)
+        return data
+
+
+def _replication_found(data: Any, key: str) -> Any:
+    """replication.json is keyed by target name, so its entries carry the version (a ``format``
+    at the top would be a target to a zfsrep from before versions); a later layout may put a
+    version there instead (a target's value is always a table)."""
+    if not isinstance(data, dict):
+        return 1
+    if key in data and not isinstance(data[key], dict):
+        return data[key]
+    found = [entry.get(key, 1) for per in data.values() if isinstance(per, dict)
+             for entry in per.values() if isinstance(entry, dict)]
+    odd = [v for v in found if not isinstance(v, int) or isinstance(v, bool)]
+    return odd[0] if odd else max(found, default=1)
+
+
+def _replication_stamped(data: Any, key: str, version: int) -> Any:
+    return {target: {ds: _stamped(entry, key, version) for ds, entry in per.items()}
+            if isinstance(per, dict) else per for target, per in data.items()}
+
+
+RESULT = Kind("run result", 1, "only the last result of that verb, which `zfsrep status` and "
+                               "report-result read; its next run writes a new one")
+REPLICATION = Kind("replication history", 1,
+                   "the replication history `zfsrep status` reports from; the next replicate of each "
+                   "target records it again", found=_replication_found, stamp=_replication_stamped)
+WARMUP = Kind("warmup record", 1, "what the last warmup did to the target; teardown then goes by what "
+                                  "it finds, and a target without host needs `zfsrep warmup` again")
+LISTING_CACHE = Kind("listing cache", listing_cache.VERSION,
+                     "only the listing cache; the next replicate lists every snapshot once", key="version")
+
+
+def read_versioned(path: Path, kind: Kind, *, doing: str = "cannot use") -> Any | None:
+    """`read_json`, refusing a newer format (StateFormatError, its line starting with ``doing``)."""
+    data = read_json(path)
+    return None if data is None else kind.check(path, data, doing=doing)
+
+
+def write_versioned(path: Path, kind: Kind, data: Any) -> None:
+    """`write_json_atomic` with ``kind``'s version in the file. A file already there in a newer
+    format is left as it is (StateFormatError); one that cannot be read is replaced."""
+    try:
+        existing = read_json(path)
+    except (OSError, ValueError):
+        existing = None
+    if existing is not None:
+        try:
+            kind.check(path, existing, doing="did not overwrite")
+        except ValueError:
+            pass
+    write_json_atomic(path, kind.stamp(data, kind.key, kind.version))
 
 
 def _user() -> str:
@@ -77,27 +181,31 @@ def write_run_result(state_dir: str | Path, result: RunResult) -> Path:
     if result.invocation_id is None:
         # report-result (ExecStopPost) tells this run's result from an older one by this id.
         result.invocation_id = os.environ.get("INVOCATION_ID") or None
-    write_json_atomic(path, result.to_dict())
+    write_versioned(path, RESULT, result.to_dict())
     return path
 
 
 def save_run(state_dir: str | Path, result: RunResult, *, replication: bool = False) -> str | None:
     """Keep a run's result (and, for replicate, its replication history) in ``state_dir``; nothing
-    for a dry run. Returns a warning line if it could not be written: the run's exit code stands."""
+    for a dry run. Returns a warning line if it could not be written: the run's exit code stands.
+    A file in a newer format (`StateFormatError`) is left as it is, and the other still written."""
     if result.dry_run:
         return None
+    refused: list[str] = []
     try:
-        write_run_result(state_dir, result)
-        if replication:
-            record_replication(state_dir, result)
+        for write in [write_run_result] + ([record_replication] if replication else []):
+            try:
+                write(state_dir, result)
+            except StateFormatError as e:
+                refused.append(str(e))
     except OSError as e:
         return problem(state_dir, e, doing=f"write the {result.verb} result",
                        consequence="`zfsrep status` and report-result will not see this run")
-    return None
+    return "; ".join(refused) or None
 
 
 def read_run_result(state_dir: str | Path, verb: str) -> RunResult | None:
-    data = read_json(result_path(state_dir, verb))
+    data = read_versioned(result_path(state_dir, verb), RESULT)
     return RunResult.from_dict(data) if data else None
 
 
@@ -107,12 +215,14 @@ def replication_path(state_dir: str | Path) -> Path:
 
 def record_replication(state_dir: str | Path, result: RunResult) -> None:
     """Merge a replicate run into replication.json:
-    ``{target: {dataset: {last_attempt, last_success, last_error, newest_snapshot, bytes, seconds, status}}}``.
+    ``{target: {dataset: {last_attempt, last_success, last_error, newest_snapshot, bytes, seconds, status,
+    format}}}``. A history a newer zfsrep wrote is left as it is (StateFormatError).
     """
     if result.dry_run:
         return
     path = replication_path(state_dir)
-    data: dict[str, dict[str, dict[str, Any]]] = read_json(path) or {}
+    data: dict[str, dict[str, dict[str, Any]]] = \
+        read_versioned(path, REPLICATION, doing="did not overwrite") or {}
     for item in result.items:
         if item.target is None:
             continue
@@ -128,11 +238,12 @@ def record_replication(state_dir: str | Path, result: RunResult) -> None:
             entry["last_error"] = None
             if item.to_snapshot:
                 entry["newest_snapshot"] = item.to_snapshot
-    write_json_atomic(path, data)
+    write_versioned(path, REPLICATION, data)
 
 
 def read_replication(state_dir: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
-    return read_json(replication_path(state_dir)) or {}
+    """The replication history; StateFormatError if a newer zfsrep wrote it."""
+    return read_versioned(replication_path(state_dir), REPLICATION) or {}
 
 
 def listing_cache_path(state_dir: str | Path, side: str) -> Path:
@@ -142,17 +253,21 @@ def listing_cache_path(state_dir: str | Path, side: str) -> Path:
 
 def read_listing_cache(state_dir: str | Path, side: str) -> Any | None:
     """The cache file's JSON; None if it is missing or cannot be read or parsed (a cache only
-    saves work: a damaged one is listed afresh and overwritten)."""
+    saves work: a damaged one is listed afresh and overwritten), or is in a newer format (not
+    used; `write_listing_cache` then leaves it as it is and says so)."""
     try:
-        return read_json(listing_cache_path(state_dir, side))
-    except (OSError, ValueError):
+        return read_versioned(listing_cache_path(state_dir, side), LISTING_CACHE)
+    except (OSError, ValueError, StateFormatError):
         return None
 
 
 def write_listing_cache(state_dir: str | Path, side: str, doc: Any) -> str | None:
-    """Keep one side's listing cache; a warning line if it could not be written."""
+    """Keep one side's listing cache; a warning line if it could not be written (or is in a
+    newer format: not overwritten)."""
     try:
-        write_json_atomic(listing_cache_path(state_dir, side), doc)
+        write_versioned(listing_cache_path(state_dir, side), LISTING_CACHE, doc)
+    except StateFormatError as e:
+        return str(e)
     except OSError as e:
         return problem(state_dir, e, doing="keep the snapshot listing cache",
                        consequence="the next run lists every snapshot again")
@@ -161,11 +276,19 @@ def write_listing_cache(state_dir: str | Path, side: str, doc: Any) -> str | Non
 
 __all__ = [
     "DEFAULT_STATE_DIR",
+    "LISTING_CACHE",
     "OK",
+    "REPLICATION",
+    "RESULT",
+    "WARMUP",
+    "Kind",
+    "StateFormatError",
     "problem",
     "read_replication",
     "read_run_result",
+    "read_versioned",
     "record_replication",
     "save_run",
+    "write_versioned",
     "write_run_result",
 ]

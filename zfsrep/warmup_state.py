@@ -18,7 +18,7 @@ from typing import Any
 
 from zfsrep.config.model import TargetConfig
 from zfsrep.errors import ZfsrepError
-from zfsrep.state import problem, read_json, write_json_atomic
+from zfsrep.state import WARMUP, problem, read_versioned, write_versioned
 
 # status values
 WARMING = "warming"  # warmup started and has not finished (or crashed)
@@ -62,19 +62,23 @@ def record_path(state_dir: str | Path, target: str) -> Path:
 
 
 def read_record(state_dir: str | Path, target: str) -> WarmupRecord | None:
-    data = read_json(record_path(state_dir, target))
+    """The target's record; None if there is none. A record in a newer format (an older zfsrep
+    after a rollback) raises `StateFormatError`, a ZfsrepError: what warmup did is not guessed at."""
+    data = read_versioned(record_path(state_dir, target), WARMUP)
     if not isinstance(data, dict) or data.get("target") != target:
         return None
     return WarmupRecord.from_dict(data)
 
 
 def write_record(state_dir: str | Path, record: WarmupRecord) -> None:
-    write_json_atomic(record_path(state_dir, record.target), record.to_dict())
+    """Keep ``record``; StateFormatError (and the file left as it is) if a newer zfsrep wrote it."""
+    write_versioned(record_path(state_dir, record.target), WARMUP, record.to_dict())
 
 
 def target_host(state_dir: str | Path, target: str) -> str | None:
     """The address warmup brought ``target`` up at, or None if it is not up. A record that cannot
-    be read (permission denied, not JSON) is a ZfsrepError: one line naming the state dir and the fix."""
+    be read (permission denied, not JSON, a newer zfsrep's format) is a ZfsrepError: one line naming
+    the state dir or file and the fix."""
     try:
         record = read_record(state_dir, target)
     except OSError as e:

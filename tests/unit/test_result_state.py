@@ -28,7 +28,7 @@ def test_result_round_trips_through_the_state_dir(tmp_path):
     data = json.loads(path.read_text())
     assert data["exit_code"] == 3 and data["status"] == "partial" and data["seconds"] == 10.0
     again = state.read_run_result(tmp_path, "replicate")
-    assert again.to_dict() == data
+    assert {**again.to_dict(), "format": state.RESULT.version} == data  # the file carries its format
     assert list(tmp_path.iterdir()) == [path]  # no temp files left behind
 
 
