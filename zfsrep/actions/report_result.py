@@ -80,7 +80,9 @@ def load_results(state_dir: str, verbs: list[str], files: list[str]) -> list[Loa
 
 def _load(path: str, verb: str) -> LoadedResult:
     try:
-        data = state.read_json(Path(path))
+        data = state.read_versioned(Path(path), state.RESULT)
+    except state.StateFormatError as e:  # reported as the reason, like a missing result
+        return LoadedResult(path, verb or "run", None, problem=str(e))
     except (OSError, ValueError) as e:
         why = getattr(e, "strerror", None) or "not valid JSON"
         return LoadedResult(path, verb or "run", None, problem=f"cannot read the result {path}: {why}")

@@ -27,7 +27,7 @@ from zfsrep.core.snapshot_plan import (
 from zfsrep.errors import CommandError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import config_lock
-from zfsrep.state import read_replication
+from zfsrep.state import StateFormatError, read_replication
 from zfsrep.zfs import DestroyError, ZfsClient, by_pool
 from zfsrep.zfs.argv import destroy_batches
 from zfsrep.zfs.argv import snapshot as snapshot_argv
@@ -52,8 +52,13 @@ def _run(config: Config, *, now: float, dry_run: bool, runner: Runner | None) ->
     clock = time.monotonic()
 
     listed, snapshots, pool_errors = _list(client, config, where)
-    plan = plan_snapshots(config.datasets, listed, snapshots, now,
-                          protected=_replication_bases(config, snapshots))
+    try:
+        protected = _replication_bases(config, snapshots)
+    except StateFormatError as e:
+        # which snapshots are replication bases is not known: take the due ones, destroy none
+        protected = {s.guid for listing in snapshots.values() for s in listing}
+        result.errors.append(f"nothing pruned: {e}")
+    plan = plan_snapshots(config.datasets, listed, snapshots, now, protected=protected)
     failed_pools = dict(pool_errors)
     items: dict[str, ItemResult] = {}
     for dp in plan.datasets:
@@ -98,7 +103,8 @@ def _list(client: ZfsClient, config: Config, where: str) -> tuple[list[str], dic
 
 def _replication_bases(config: Config, snapshots: dict[str, list[Snapshot]]) -> set[int]:
     """GUIDs of the snapshots replication last sent to each target (recorded in the state dir);
-    holds (`zfsrep:<target>`) protect them too, this covers targets that cannot hold."""
+    holds (`zfsrep:<target>`) protect them too, this covers targets that cannot hold. A history
+    in a newer format raises StateFormatError: it is not guessed at."""
     try:
         state = read_replication(config.state_dir)
     except (OSError, ValueError):
