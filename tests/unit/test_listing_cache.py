@@ -138,6 +138,10 @@ class FakeSession:
 
 @pytest.fixture
 def hosts(tmp_path, monkeypatch):
+    return two_hosts(tmp_path, monkeypatch)
+
+
+def two_hosts(tmp_path, monkeypatch):
     """(config, source fake, target fake): getting_back_fakes.CONFIG (tank/home, and tank/vm
     recursive, without children), both replicated to backup/h up to @s2."""
     source = SourceZfs(snapshots_changed=True).add("tank", "tank/home", "tank/vm")
