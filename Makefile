@@ -16,7 +16,7 @@ test:            ## the whole test suite: unit tests, then lab tests (real OpenZ
 
 unit:            ## fast tests only (no VMs)
 	bash scripts/setup.sh
-	$(PY) -m pytest -m 'not lab' tests/unit
+	$(PY) -m pytest -m 'not lab' tests/unit tests/tooling
 
 lab-up:
 	bash scripts/setup.sh

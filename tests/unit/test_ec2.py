@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -31,8 +32,8 @@ from zfsrep.warmup_state import DOWN, UP, read_record, ssh_host
 REGION = "us-east-1"
 AMI = "ami-12345678"
 
-FAKE_SSH = textwrap.dedent('''\
-    #!/usr/bin/env python3
+# the interpreter by its path: the Nix build's sandbox has no /usr/bin/env
+FAKE_SSH = f"#!{sys.executable}\n" + textwrap.dedent('''\
     import json, os, shlex, sys
     args = sys.argv[1:]
     with open(os.environ["FAKE_SSH_LOG"], "a") as f:
