@@ -20,8 +20,9 @@ let
     # The key reaches the services as a credential; the test script pins the target's host key.
     source = {
       imports = [ self.nixosModules.default ];
+      # snakeOilPrivateKey is a file (pkgs.writeText) in current nixpkgs, not a string
       environment.etc."zfsrep-test/ssh-key" = {
-        text = keys.snakeOilPrivateKey;
+        source = keys.snakeOilPrivateKey;
         mode = "0400";
       };
       services.zfsrep = {
@@ -36,12 +37,20 @@ let
             host = "target";
             dataset = "backup/source";
             known_hosts = "/var/lib/zfsrep-test/known_hosts";
+            # so zstd and mbuffer run under the units' syscall filter
+            compress = "zstd";
+            mbuffer = "16M";
           };
         };
       };
     };
 
     target = {
+      # the receiving end of `compress`/`mbuffer`
+      environment.systemPackages = [
+        pkgs.zstd
+        pkgs.mbuffer
+      ];
       services.openssh = {
         enable = true;
         settings.PermitRootLogin = "prohibit-password";
