@@ -63,7 +63,8 @@ def test_wrong_pinned_key_fails_at_once(lab, tmp_path):
 def test_unpinned_key_fails_at_once(lab, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text("")
-    with pytest.raises(HostKeyError, match="no host key for 127.0.0.1 is pinned"):
+    # the name ssh looks the key up by: [address]:port for a port other than 22 (no alias here)
+    with pytest.raises(HostKeyError, match=rf"no host key for \[127\.0\.0\.1\]:{lab.ports['target']} is pinned"):
         wait_for_ssh(_target(lab, known), "127.0.0.1", timeout=300)
 
 
