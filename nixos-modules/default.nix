@@ -128,15 +128,10 @@ let
     environment = { };
   };
 
-  # The zfs CLI must match the running kernel module: the booted system's, as nixpkgs' syncoid does.
-  runtimePath = [
-    config.boot.zfs.package
-    pkgs.openssh
-    pkgs.zstd
-    pkgs.lz4
-    pkgs.mbuffer
-    pkgs.pv
-  ];
+  runtimePath = import ./runtime-path.nix {
+    inherit pkgs;
+    zfs = config.boot.zfs.package;
+  };
 
   mkService = name: {
     description = units.${name}.unit.Description;
