@@ -119,6 +119,7 @@ let
     verifyDeep = cfg.verify.deep;
     scrubTargets = lib.optionals cfg.scrub.enable cfg.scrub.targets;
     scrubOnCalendar = cfg.scrub.onCalendar;
+    inherit (cfg) randomizedDelaySec;
     report = hasSink;
     datasets = datasets != [ ];
     snapshotPermissions = cfg.permissions.snapshot;
@@ -170,11 +171,18 @@ in
   options.services.zfsrep = {
     enable = mkEnableOption "zfsrep ZFS snapshots and replication (zfs-snapshot and zfs-replicate services with timers)";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.zfsrep or (pkgs.callPackage ../nix/package.nix { });
-      defaultText = literalExpression "pkgs.zfsrep or the package built from this flake";
-      description = "The zfsrep package.";
+    # pkgs.zfsrep with the overlay, else the package of this flake
+    package = lib.mkPackageOption (pkgs // { zfsrep = pkgs.zfsrep or (pkgs.callPackage ../nix/package.nix { }); }) "zfsrep" { };
+
+    randomizedDelaySec = mkOption {
+      type = types.str;
+      default = "5min";
+      example = "30min";
+      description = ''
+        RandomizedDelaySec= of the zfs-replicate, zfs-verify and zfs-scrub-targets timers: each run
+        starts up to this much later, so that many sources do not reach one target in the same
+        second. `"0"` turns it off.
+      '';
     };
 
     settings = mkOption {

@@ -16,6 +16,8 @@
   verifyDeep ? false,
   scrubTargets ? [ ],
   scrubOnCalendar ? "monthly",
+  # replicate, verify and scrub timers: a fleet of sources does not reach a target in one second
+  randomizedDelaySec ? "5min",
   warmupTargets ? [ ],
   report ? false,
   datasets ? true,
@@ -137,8 +139,13 @@ let
   # A command without --config (the credential keeping steps).
   plain = prefix: args: prefix + concatStringsSep " " (map execArg ([ exe ] ++ args));
 
+  # A networked unit (it reaches targets) ends with `teardown --this-run`, whatever its warmups
+  # are now: a switch during a run may have removed the one this run warmed up (zfsrep/unit_run.py).
   service =
     unit: verb: permissions: warmups: start:
+    let
+      networked = unit != "zfs-snapshot";
+    in
     let
       delegate = !root && datasets && permissions != [ ];
       perms = concatStringsSep "," permissions;
@@ -147,7 +154,7 @@ let
       # "-": one target's failed warmup must not stop the others; replicate reports that target.
       warmupSteps = map (t: zfsrep "-" [ "warmup" ] [ "--target" t ]) warmups;
       stopSteps =
-        map (t: zfsrep "-" [ "teardown" ] [ "--target" t ]) warmups
+        optional networked (zfsrep "-" [ "teardown" ] [ "--this-run" ])
         ++ optional report (zfsrep "-" [ "report-result" ] [ "--verb" verb ])
         ++ optional delegate (zfsrep "-+" [ "systemd" "unallow" ] [ "--user" user "--permissions" perms ]);
       # systemd hides the credentials from ExecStopPost: keep a copy for teardown and report-result
@@ -157,6 +164,8 @@ let
       env =
         {
           TZ = "UTC";
+          # every step of one run reads the config its first step read (zfsrep/unit_run.py)
+          ZFSREP_RUN_DIR = "${lockDir}/runs/${unit}";
         }
         // environment
         // optionalAttrs keep { ZFSREP_KEPT_CREDENTIALS = "${lockDir}/credentials/${unit}"; };
@@ -175,12 +184,24 @@ let
     # systemd kills an ExecStopPost= still running after TimeoutStopSec= (90 s by default), which
     # would leave an on-demand target up: 15 min per teardown (a lock wait of up to 60 s, the pool
     # export, an EC2 stop and volume detach). TEARDOWN_STOP_MINUTES in zfsrep/systemd.py.
-    // optionalAttrs (warmups != [ ]) { TimeoutStopSec = "${toString (15 * length warmups)}min"; }
+    // optionalAttrs networked {
+      TimeoutStopSec = "${toString (15 * (if warmups == [ ] then 1 else length warmups))}min";
+    }
     // optionalAttrs (credentials != { }) {
       LoadCredential = map (n: "${n}:${credentials.${n}}") (attrNames credentials);
     }
     // directories
     // hardening;
+
+  networkedTimer =
+    onCalendar:
+    {
+      OnCalendar = onCalendar;
+      Persistent = "true";
+    }
+    // optionalAttrs (randomizedDelaySec != "" && randomizedDelaySec != "0") {
+      RandomizedDelaySec = randomizedDelaySec;
+    };
 
   networked = description: {
     Description = description;
@@ -213,10 +234,7 @@ in
       Wants = [ "network-online.target" ];
     };
     service = service "zfs-replicate" "replicate" replicatePermissions warmupTargets null;
-    timer = {
-      OnCalendar = replicateOnCalendar;
-      Persistent = "true";
-    };
+    timer = networkedTimer replicateOnCalendar;
   };
 }
 // optionalAttrs verify {
@@ -226,10 +244,7 @@ in
     service = service "zfs-verify" "verify" [ ] warmupTargets (
       zfsrep "" [ "verify" ] (optional verifyDeep "--deep")
     );
-    timer = {
-      OnCalendar = verifyOnCalendar;
-      Persistent = "true";
-    };
+    timer = networkedTimer verifyOnCalendar;
   };
 }
 // optionalAttrs (scrubTargets != [ ]) {
@@ -240,9 +255,6 @@ in
     service = service "zfs-scrub-targets" "scrub" [ ] (filter (t: elem t scrubTargets) warmupTargets) (
       map (t: zfsrep "" [ "scrub" ] [ "--target" t "--wait" ]) scrubTargets
     );
-    timer = {
-      OnCalendar = scrubOnCalendar;
-      Persistent = "true";
-    };
+    timer = networkedTimer scrubOnCalendar;
   };
 }

@@ -19,6 +19,7 @@ from typing import Any
 
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.model import Config
+from zfsrep.unit_run import RUN_DIR_ENV, RUNS_SUBDIR
 
 SNAPSHOT_UNIT = "zfs-snapshot"
 REPLICATE_UNIT = "zfs-replicate"
@@ -29,6 +30,7 @@ VERIFY_UNIT = "zfs-verify"
 SCRUB_UNIT = "zfs-scrub-targets"
 DEFAULT_VERIFY_ON_CALENDAR = "weekly"
 DEFAULT_SCRUB_ON_CALENDAR = "monthly"
+DEFAULT_RANDOMIZED_DELAY = "5min"
 # `zfs allow` sets, granted in ExecStartPre and revoked in ExecStopPost when the units run as a
 # dedicated user. Disjoint on purpose: one unit's revoke must not pull a permission from under
 # the other unit while it runs.
@@ -82,6 +84,7 @@ class UnitInputs:
     verify_deep: bool = False  # `zfsrep verify --deep`: also compare files of the newest common snapshot
     scrub_targets: tuple[str, ...] = ()  # zfs-scrub-targets.service/.timer when not empty
     scrub_on_calendar: str = DEFAULT_SCRUB_ON_CALENDAR
+    randomized_delay_sec: str = DEFAULT_RANDOMIZED_DELAY  # replicate, verify, scrub timers; "0": none
     warmup_targets: tuple[str, ...] = ()  # targets with a warmup: ExecStartPre warmup, ExecStopPost teardown
     report: bool = False  # a report sink is configured: ExecStopPost report-result
     datasets: bool = True  # any dataset configured (the allow step needs one)
@@ -106,6 +109,7 @@ class UnitInputs:
             "verifyDeep": self.verify_deep,
             "scrubTargets": list(self.scrub_targets),
             "scrubOnCalendar": self.scrub_on_calendar,
+            "randomizedDelaySec": self.randomized_delay_sec,
             "warmupTargets": list(self.warmup_targets),
             "report": self.report,
             "datasets": self.datasets,
@@ -213,8 +217,12 @@ def _service(
     permissions: tuple[str, ...],
     warmups: tuple[str, ...],
     start: str | list[str] | None = None,
+    *,
+    networked: bool = True,
 ) -> dict[str, Any]:
-    """One oneshot service; ``start`` is its ExecStart (default: `zfsrep VERB`)."""
+    """One oneshot service; ``start`` is its ExecStart (default: `zfsrep VERB`). A ``networked``
+    unit (it reaches targets) ends with `teardown --this-run`, whatever its warmups are now: a
+    switch during a run may have removed the one this run warmed up (`zfsrep.unit_run`)."""
 
     def zfsrep(command: str, *options: str, prefix: str = "") -> str:
         return _zfsrep(inputs, command, *options, prefix=prefix)
@@ -228,13 +236,15 @@ def _service(
         pre.append(zfsrep("systemd allow", "--user", inputs.user, "--permissions", perms, prefix="+"))
     # "-": one target's failed warmup must not stop the others; replicate reports that target.
     pre += [zfsrep("warmup", "--target", t, prefix="-") for t in warmups]
-    post += [zfsrep("teardown", "--target", t, prefix="-") for t in warmups]
+    if networked:
+        post.append(zfsrep("teardown", "--this-run", prefix="-"))
     if inputs.report:
         post.append(zfsrep("report-result", "--verb", verb, prefix="-"))
     if delegate:
         post.append(zfsrep("systemd unallow", "--user", inputs.user, "--permissions", perms, prefix="-+"))
 
-    environment = {"TZ": "UTC", **inputs.environment}
+    # every step of one run reads the config its first step read, and undoes what it recorded
+    environment = {"TZ": "UTC", RUN_DIR_ENV: f"{inputs.lock_dir}/{RUNS_SUBDIR}/{unit}", **inputs.environment}
     # systemd hides the credentials from ExecStopPost: keep a copy for teardown and report-result
     if inputs.credentials and post:
         environment[KEPT_ENV] = f"{inputs.lock_dir}/{KEPT_CREDENTIALS_SUBDIR}/{unit}"
@@ -250,13 +260,22 @@ def _service(
     service["ExecStart"] = start if start is not None else zfsrep(verb)
     if post:
         service["ExecStopPost"] = post
-    if warmups:
-        service["TimeoutStopSec"] = f"{TEARDOWN_STOP_MINUTES * len(warmups)}min"
+    if networked:
+        service["TimeoutStopSec"] = f"{TEARDOWN_STOP_MINUTES * max(1, len(warmups))}min"
     if inputs.credentials:
         service["LoadCredential"] = [f"{n}:{p}" for n, p in sorted(inputs.credentials.items())]
     service.update(_directories(inputs))
     service.update(hardening(inputs))
     return service
+
+
+def _networked_timer(inputs: UnitInputs, on_calendar: str) -> dict[str, str]:
+    """A timer of a unit that reaches targets: spread over RandomizedDelaySec= so that a fleet of
+    sources does not reach one target in the same second."""
+    timer = {"OnCalendar": on_calendar, "Persistent": "true"}
+    if inputs.randomized_delay_sec not in ("", "0"):
+        timer["RandomizedDelaySec"] = inputs.randomized_delay_sec
+    return timer
 
 
 def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
@@ -266,7 +285,7 @@ def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
                 "Description": "zfsrep: take and prune ZFS snapshots",
                 "After": ["zfs.target"],
             },
-            "service": _service(inputs, SNAPSHOT_UNIT, "snapshot", inputs.snapshot_permissions, ()),
+            "service": _service(inputs, SNAPSHOT_UNIT, "snapshot", inputs.snapshot_permissions, (), networked=False),
             "timer": {"OnCalendar": inputs.snapshot_on_calendar, "Persistent": "true"},
         },
         REPLICATE_UNIT: {
@@ -276,7 +295,7 @@ def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
                 "Wants": ["network-online.target"],
             },
             "service": _service(inputs, REPLICATE_UNIT, "replicate", inputs.replicate_permissions, inputs.warmup_targets),
-            "timer": {"OnCalendar": inputs.replicate_on_calendar, "Persistent": "true"},
+            "timer": _networked_timer(inputs, inputs.replicate_on_calendar),
         },
     }
     if inputs.verify:
@@ -289,7 +308,7 @@ def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
             },
             # verify needs no `zfs allow` permission: it only lists snapshots and reads files
             "service": _service(inputs, VERIFY_UNIT, "verify", (), inputs.warmup_targets, _zfsrep(inputs, "verify", *deep)),
-            "timer": {"OnCalendar": inputs.verify_on_calendar, "Persistent": "true"},
+            "timer": _networked_timer(inputs, inputs.verify_on_calendar),
         }
     if inputs.scrub_targets:
         # one ExecStart per target, in order; a failed scrub (errors found, unreachable) fails the unit
@@ -302,7 +321,7 @@ def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
                 "Wants": ["network-online.target"],
             },
             "service": _service(inputs, SCRUB_UNIT, "scrub", (), warmups, starts),
-            "timer": {"OnCalendar": inputs.scrub_on_calendar, "Persistent": "true"},
+            "timer": _networked_timer(inputs, inputs.scrub_on_calendar),
         }
     return structure
 

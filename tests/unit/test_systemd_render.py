@@ -73,7 +73,7 @@ def test_units_root_runs_without_delegation_and_keeps_only_sys_admin():
         assert "User" not in service
         assert service["CapabilityBoundingSet"] == "CAP_SYS_ADMIN"
         assert not any("systemd allow" in line for line in service.get("ExecStartPre", []))
-        assert service["Environment"] == ["TZ=UTC"]
+        assert service["Environment"] == ["TZ=UTC", f"ZFSREP_RUN_DIR=/run/zfsrep/runs/{name}"]
         assert u[name]["timer"]["Persistent"] == "true"
     assert u["zfs-snapshot"]["service"]["ExecStart"] == "/opt/zfsrep/bin/zfsrep snapshot --config /etc/zfsrep/config.toml"
     assert u["zfs-replicate"]["service"]["ExecStart"] == "/opt/zfsrep/bin/zfsrep replicate --config /etc/zfsrep/config.toml"
@@ -96,13 +96,14 @@ def test_units_dedicated_user_gets_disjoint_permissions_only_during_the_run():
         )
 
 
-def test_units_warmup_and_teardown_wrap_replication_per_target_then_report():
+def test_units_warmup_per_target_and_teardown_of_what_the_run_warmed_then_report():
     service = units(inputs())["zfs-replicate"]["service"]
     assert service["ExecStartPre"] == [
         "-/opt/zfsrep/bin/zfsrep warmup --config /etc/zfsrep/config.toml --target offsite"
     ]
+    # not one line per target: a switch during the run may have removed the target from the unit
     assert service["ExecStopPost"] == [
-        "-/opt/zfsrep/bin/zfsrep teardown --config /etc/zfsrep/config.toml --target offsite",
+        "-/opt/zfsrep/bin/zfsrep teardown --config /etc/zfsrep/config.toml --this-run",
         "-/opt/zfsrep/bin/zfsrep report-result --config /etc/zfsrep/config.toml --verb replicate",
     ]
     snapshot = units(inputs())["zfs-snapshot"]["service"]
@@ -118,11 +119,12 @@ def test_units_with_a_teardown_get_a_stop_timeout_that_outlasts_it():
     u = units(inputs(verify=True, scrub_targets=("nearby",)))
     assert u["zfs-replicate"]["service"]["TimeoutStopSec"] == "15min"
     assert u["zfs-verify"]["service"]["TimeoutStopSec"] == "15min"
-    # no teardown (snapshot; a scrub of an always-on target only): systemd's default stands
+    # every unit that reaches targets may tear one down (one a switch removed from the unit)
+    assert u["zfs-scrub-targets"]["service"]["TimeoutStopSec"] == "15min"
+    # no teardown (snapshot): systemd's default stands
     assert "TimeoutStopSec" not in u["zfs-snapshot"]["service"]
-    assert "TimeoutStopSec" not in u["zfs-scrub-targets"]["service"]
     two = units(inputs(warmup_targets=("a", "b")))["zfs-replicate"]["service"]
-    assert len([s for s in two["ExecStopPost"] if " teardown " in s]) == 2 and two["TimeoutStopSec"] == "30min"
+    assert len([s for s in two["ExecStopPost"] if " teardown " in s]) == 1 and two["TimeoutStopSec"] == "30min"
     text = unit_files(units(inputs()))["zfs-replicate.service"]
     assert "\nTimeoutStopSec=15min\n" in text and text.index("ExecStopPost=") < text.index("TimeoutStopSec=")
 
@@ -130,7 +132,8 @@ def test_units_with_a_teardown_get_a_stop_timeout_that_outlasts_it():
 def test_units_without_report_sink_have_no_report_result():
     config = parse_config('[[datasets]]\nname = "tank/a"\n')
     u = units(inputs_from_config(config, exe="/z", config_file="/c.toml"))
-    assert all("ExecStopPost" not in part["service"] for part in u.values())
+    assert "ExecStopPost" not in u["zfs-snapshot"]["service"]
+    assert u["zfs-replicate"]["service"]["ExecStopPost"] == ["-/z teardown --config /c.toml --this-run"]
 
 
 def test_units_credentials_are_loaded_and_kept_for_the_stop_phase():
@@ -140,7 +143,8 @@ def test_units_credentials_are_loaded_and_kept_for_the_stop_phase():
         "zfs-replicate"
     ]["service"]
     assert service["LoadCredential"] == ["aws-credentials:/etc/zfsrep/aws", "ssh-key:/etc/zfsrep/id"]
-    assert service["Environment"] == ["TZ=UTC", "ZFSREP_KEPT_CREDENTIALS=/run/zfsrep/credentials/zfs-replicate"]
+    assert service["Environment"] == ["TZ=UTC", "ZFSREP_KEPT_CREDENTIALS=/run/zfsrep/credentials/zfs-replicate",
+                                      "ZFSREP_RUN_DIR=/run/zfsrep/runs/zfs-replicate"]
     assert service["ExecStartPre"][0] == "-/opt/zfsrep/bin/zfsrep systemd keep-credentials"
     assert service["ExecStopPost"][-1] == "-/opt/zfsrep/bin/zfsrep systemd drop-credentials"
     user = units(inputs(user="zfsrep", credentials={"ssh-key": "/etc/zfsrep/id"}))["zfs-snapshot"]["service"]
@@ -152,7 +156,7 @@ def test_units_keep_no_credentials_when_nothing_runs_after_the_verb():
     config = parse_config('[[datasets]]\nname = "tank/a"\n')
     service = units(inputs_from_config(config, exe="/z", config_file="/c.toml", credentials={"k": "/etc/k"}))[
         "zfs-snapshot"]["service"]
-    assert service["Environment"] == ["TZ=UTC"]
+    assert service["Environment"] == ["TZ=UTC", "ZFSREP_RUN_DIR=/run/zfsrep/runs/zfs-snapshot"]
     assert "ExecStartPre" not in service and "ExecStopPost" not in service
 
 
@@ -160,8 +164,8 @@ def test_units_verify_and_scrub_are_optional_with_their_own_hooks():
     assert set(units(inputs())) == {"zfs-snapshot", "zfs-replicate"}
     u = units(inputs(verify=True, verify_deep=True, scrub_targets=("nearby", "offsite")))
     verify, scrub = u["zfs-verify"], u["zfs-scrub-targets"]
-    assert verify["timer"] == {"OnCalendar": "weekly", "Persistent": "true"}
-    assert scrub["timer"] == {"OnCalendar": "monthly", "Persistent": "true"}
+    assert verify["timer"] == {"OnCalendar": "weekly", "Persistent": "true", "RandomizedDelaySec": "5min"}
+    assert scrub["timer"] == {"OnCalendar": "monthly", "Persistent": "true", "RandomizedDelaySec": "5min"}
     assert verify["service"]["ExecStart"] == "/opt/zfsrep/bin/zfsrep verify --config /etc/zfsrep/config.toml --deep"
     assert scrub["service"]["ExecStart"] == [
         f"/opt/zfsrep/bin/zfsrep scrub --config /etc/zfsrep/config.toml --target {t} --wait"
@@ -171,7 +175,7 @@ def test_units_verify_and_scrub_are_optional_with_their_own_hooks():
         service = part["service"]
         assert service["ExecStartPre"] == ["-/opt/zfsrep/bin/zfsrep warmup --config /etc/zfsrep/config.toml --target offsite"]
         assert service["ExecStopPost"] == [
-            "-/opt/zfsrep/bin/zfsrep teardown --config /etc/zfsrep/config.toml --target offsite",
+            "-/opt/zfsrep/bin/zfsrep teardown --config /etc/zfsrep/config.toml --this-run",
             f"-/opt/zfsrep/bin/zfsrep report-result --config /etc/zfsrep/config.toml --verb {verb}",
         ]
     # only the scrubbed targets are warmed up for the scrub
@@ -447,3 +451,13 @@ def test_cli_allow_dry_run_prints_the_commands(config_file):
                                       "--permissions", "send,hold", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "planned: zfs allow -u zfsrep send,hold tank/data" in result.output
+
+
+def test_timers_that_reach_targets_are_spread_so_a_fleet_does_not_arrive_at_once():
+    u = units(inputs(verify=True, scrub_targets=("nearby",)))
+    assert "RandomizedDelaySec" not in u["zfs-snapshot"]["timer"]  # snapshot names follow the clock
+    for name in ("zfs-replicate", "zfs-verify", "zfs-scrub-targets"):
+        assert u[name]["timer"]["RandomizedDelaySec"] == "5min"
+    off = units(inputs(randomized_delay_sec="0", verify=True))
+    assert all("RandomizedDelaySec" not in part["timer"] for part in off.values())
+    assert "\nRandomizedDelaySec=30min\n" in unit_files(units(inputs(randomized_delay_sec="30min")))["zfs-replicate.timer"]

@@ -16,6 +16,7 @@ from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, OK, PLANNED, ItemResult, RunResult
 from zfsrep.errors import CommandError, UsageError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.unit_run import Grant
 
 _PERMISSION = re.compile(r"^[a-z][a-z_-]*$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]*\$?$")
@@ -44,7 +45,11 @@ def run(
     runner: Runner | None = None,
     now: float | None = None,
     dry_run: bool = False,
+    also: Sequence[Grant] = (),
 ) -> RunResult:
+    """Grant (or revoke) ``permissions`` to ``user`` on every configured dataset; ``also``: grants
+    an earlier config made (`zfsrep.unit_run`), revoked as well. A dataset gone since has
+    nothing left to revoke."""
     if not _USER.match(user) or user == "root":
         raise UsageError(f"--user {user!r}: name the dedicated system user the units run as (not root)")
     runner = runner or Runner()
@@ -52,19 +57,25 @@ def run(
     result = RunResult(verb=f"systemd-{verb}", started_at=now or time.time(), host=socket.gethostname(), dry_run=dry_run)
     if not config.datasets:
         result.errors.append(f"no datasets in {config.path or 'the config'}: nothing to {verb}; add [[datasets]]")
-    for dataset in config.datasets:
-        argv = delegation_argv(user, permissions, dataset.name, revoke=revoke)
-        item = ItemResult(dataset=dataset.name, status=OK, details={"argv": argv})
+    wanted = [(user, tuple(permissions), d.name) for d in config.datasets]
+    wanted += [(g.user, g.permissions, d) for g in also for d in g.datasets]
+    for who, perms, name in dict.fromkeys(wanted):
+        argv = delegation_argv(who, perms, name, revoke=revoke)
+        item = ItemResult(dataset=name, status=OK, details={"argv": argv})
         if dry_run:
             item.status = PLANNED
         else:
             try:
                 runner.run(argv)
             except CommandError as e:
+                if revoke and "does not exist" in e.stderr:
+                    item.details["note"] = "the dataset is gone: nothing left to revoke"
+                    result.items.append(item)
+                    continue
                 fix = "check that it exists (zfs list)" if "does not exist" in e.stderr else f"check that user {user!r} exists"
-                item.status, item.error = FAILED, f"zfs {verb} on {dataset.name} failed: {e.stderr.splitlines()[-1] if e.stderr else e}; {fix}"
+                item.status, item.error = FAILED, f"zfs {verb} on {name} failed: {e.stderr.splitlines()[-1] if e.stderr else e}; {fix}"
             except ZfsrepError as e:
-                item.status, item.error = FAILED, f"zfs {verb} on {dataset.name}: {e}"
+                item.status, item.error = FAILED, f"zfs {verb} on {name}: {e}"
         result.items.append(item)
     result.finished_at = time.time() if now is None else now
     return result

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zfsrep import unit_run
 from zfsrep.actions.ondemand import (
     import_pool, printed_address, run_local_command, run_remote_command, target_item, warmup_targets,
 )
@@ -102,6 +103,9 @@ def run(
     for target in warmup_targets(config, targets):
         started = clocks.clock()
         warnings: list[str] = []
+        if not dry_run:  # before anything is started: this run's `teardown --this-run` undoes it
+            noted = unit_run.note_warmed(target.name)
+            warnings += [noted] if noted else []
         if isinstance(target.warmup, Ec2Warmup):
             item = _warm_ec2(config, target, target.warmup, dry_run=dry_run, clocks=clocks, warnings=warnings)
         else:

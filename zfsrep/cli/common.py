@@ -11,7 +11,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from zfsrep.config.load import load_config
+from zfsrep import unit_run
+from zfsrep.config.load import config_path, load_config
 from zfsrep.config.model import CONFIG_ENV, Config
 from zfsrep.errors import EXIT_USAGE, ZfsrepError
 
@@ -45,9 +46,15 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(config: Path | None) -> Config:
+def load(config: Path | None, *, pin: bool = True) -> Config:
+    """The config; inside one of zfsrep's units, the copy the run started with (`zfsrep.unit_run`).
+    ``pin=False`` for the steps that run as root in a unit with a dedicated user."""
+    warnings: list[str] = []
+    path = unit_run.config_for_run(config_path(config), warnings) if pin else config
+    for message in warnings:
+        warn(message)
     try:
-        return load_config(config)
+        return load_config(path)
     except ZfsrepError as e:
         fail(str(e), e.exit_code)
 

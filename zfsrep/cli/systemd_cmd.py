@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from zfsrep import unit_run
 from zfsrep.actions import delegation, kept_credentials
 from zfsrep.cli.common import (
     ConfigOption,
@@ -21,11 +22,13 @@ from zfsrep.cli.common import (
     load,
     print_json,
     usage_error,
+    warn,
 )
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.load import config_path
 from zfsrep.errors import EXIT_FAILED
 from zfsrep.systemd import (
+    DEFAULT_RANDOMIZED_DELAY,
     DEFAULT_REPLICATE_ON_CALENDAR,
     DEFAULT_SCRUB_ON_CALENDAR,
     DEFAULT_SNAPSHOT_ON_CALENDAR,
@@ -83,6 +86,7 @@ def render(
     scrub: Annotated[bool, typer.Option("--scrub", help="Also zfs-scrub-targets.service/.timer: `zfsrep scrub --wait` of every target's pool.")] = False,
     scrub_target: Annotated[list[str] | None, typer.Option("--scrub-target", help="Scrub only this target's pool (repeatable; implies --scrub).")] = None,
     scrub_on_calendar: Annotated[str, typer.Option("--scrub-on-calendar", help="OnCalendar= of zfs-scrub-targets.timer.")] = DEFAULT_SCRUB_ON_CALENDAR,
+    randomized_delay: Annotated[str, typer.Option("--randomized-delay", help="RandomizedDelaySec= of the replicate, verify and scrub timers (\"0\": none), so a fleet does not reach a target at once.")] = DEFAULT_RANDOMIZED_DELAY,
     credential: Annotated[list[str] | None, typer.Option("--credential", help="LoadCredential NAME=PATH (repeatable); the config reads it as \"%d/NAME\".")] = None,
     exe: Annotated[str | None, typer.Option("--exe", help="Absolute path of zfsrep \\[default: this installation's].")] = None,
     json: JsonOption = False,
@@ -103,6 +107,7 @@ def render(
         verify_on_calendar=verify_on_calendar,
         scrub_targets=scrub_targets,
         scrub_on_calendar=scrub_on_calendar,
+        randomized_delay_sec=randomized_delay,
         credentials=_credentials(credential or []),
     )
     problems = placement_problems(inputs)
@@ -151,9 +156,20 @@ def _scrub_targets(cfg, every: bool, named: list[str]) -> tuple[str, ...]:
 
 
 def _delegate(config, user: str, permissions: str, revoke: bool, dry_run: bool, json: bool) -> None:
-    cfg = load(config)
+    # these run as root ("+"): they read the config as it is, never the run's pinned copy
+    cfg = load(config, pin=False)
     perms = guarded(lambda: delegation.parse_permissions(permissions))
-    result = guarded(lambda: delegation.run(cfg, user=user, permissions=perms, revoke=revoke, dry_run=dry_run))
+    grant = unit_run.Grant(user, perms, tuple(d.name for d in cfg.datasets))
+    if not revoke and not dry_run:
+        # recorded before granting: a switch during the run cannot make unallow forget it
+        note = unit_run.note_grant(grant)
+        if note:
+            warn(note)
+    recorded = unit_run.recorded_grants() if revoke else []
+    result = guarded(lambda: delegation.run(cfg, user=user, permissions=perms, revoke=revoke, dry_run=dry_run,
+                                            also=[g for g in recorded if g != grant]))
+    if revoke and not dry_run and result.exit_code == 0:
+        unit_run.forget_grants()
     if json:
         print_json(result.to_dict())
     else:

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from zfsrep.cli.common import ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, load, setup_logging
+from zfsrep import unit_run
+from zfsrep.cli.common import (
+    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, load, print_json, setup_logging, usage_error,
+)
 from zfsrep.cli.warmup import run_verb
 
 
@@ -16,6 +19,9 @@ def command(
     config: ConfigOption = None,
     reap: Annotated[bool, typer.Option(
         "--reap", help="Instead: stop/terminate instances tagged by zfsrep that have run longer than warmup.max_uptime.",
+    )] = False,
+    this_run: Annotated[bool, typer.Option(
+        "--this-run", help="Instead of --target: the targets this unit's run warmed up (its ExecStopPost).",
     )] = False,
     dry_run: DryRunOption = False,
     json: JsonOption = False,
@@ -27,5 +33,15 @@ def command(
 
     setup_logging(verbose)
     cfg = load(config)
+    if this_run:
+        if target or reap:
+            usage_error("--this-run names the targets itself: drop --target/--reap")
+        target = unit_run.warmed_targets()
+        if not target:  # exit 0: nothing to do
+            if json:
+                print_json({"verb": "teardown", "items": [], "note": "this run warmed up no target"})
+            else:
+                typer.echo("teardown: this run warmed up no target")
+            return
     action = teardown.reap if reap else teardown.run
     run_verb(lambda: action(cfg, now=time.time(), dry_run=dry_run, targets=target), state_dir=cfg.state_dir, json=json)
