@@ -13,7 +13,7 @@ gives every step of one run the same ``$INVOCATION_ID``):
   ``teardown --this-run`` tears down exactly those, with the pinned config (`note_warmed`,
   `warmed_targets`);
 - the permissions granted: `systemd allow` (as root) records user, permissions and datasets in
-  ``<lock_dir>/runs/<unit>.grants.json``, and `systemd unallow` revokes those as well as what
+  ``<lock_dir>/grants/<unit>.json``, and `systemd unallow` revokes those as well as what
   the current config names (`note_grant`, `recorded_grants`, `forget_grants`).
 
 Outside such a unit (no ``$ZFSREP_RUN_DIR`` or no ``$INVOCATION_ID``) nothing is pinned or noted.
@@ -32,6 +32,7 @@ from pathlib import Path
 
 RUN_DIR_ENV = "ZFSREP_RUN_DIR"
 RUNS_SUBDIR = "runs"
+GRANTS_SUBDIR = "grants"
 CONFIG_NAME = "config.toml"
 INVOCATION_NAME = "invocation"
 WARMED_NAME = "warmed.json"
@@ -55,7 +56,9 @@ class RunDir:
 
     @property
     def grants(self) -> Path:
-        return self.path.with_name(self.path.name + ".grants.json")
+        """``<lock_dir>/grants/<unit>.json``: written by root, so not in the runs dir, which the
+        unit's user must be able to create."""
+        return self.path.parent.parent / GRANTS_SUBDIR / f"{self.path.name}.json"
 
 
 def run_dir(env: Mapping[str, str] | None = None) -> RunDir | None:

@@ -122,7 +122,7 @@ def units_installed(clean_lab):
     yield clean_lab
     # leave the VM as found: no units, no user, no delegated permission
     clean_lab.ssh("source", f"""
-        systemctl stop {' '.join(u + '.timer' for u in UNITS)} 2>/dev/null
+        systemctl stop {' '.join(u + '.timer' for u in UNITS)} {' '.join(u + '.service' for u in UNITS)} 2>/dev/null
         for u in {' '.join(UNITS)}; do rm -f {UNIT_DIR}/$u.service {UNIT_DIR}/$u.timer; done
         systemctl daemon-reload; systemctl reset-failed 2>/dev/null
         userdel zfsrep 2>/dev/null; rm -rf {STATE} /run/zfsrep; true""", check=False)
@@ -207,3 +207,47 @@ def test_dedicated_user_units_get_zfs_allow_only_during_the_run(units_installed,
     assert "zfsrep" not in allowed, f"permissions left behind:\n{allowed}"
     left = lab.ssh("source", "ls -A /run/zfsrep/credentials").stdout
     assert left.strip() == "", f"kept credentials left behind: {left}"
+
+
+def test_a_switch_during_a_run_still_undoes_what_the_run_did(units_installed, sink):
+    """As `nixos-rebuild switch` does mid-run: the config and the units are rewritten and systemd
+    reloaded while zfs-replicate runs. systemd then takes the run's ExecStopPost= from the new unit,
+    whose config names another dataset and no warmup; the run must still revoke the `zfs allow` it
+    got on tank/data and tear down the target it warmed up (zfsrep/unit_run.py)."""
+    lab = units_installed
+    prepare_source(lab, sink)
+    lab.ssh("source", f"useradd --system --home-dir {STATE} --shell /usr/sbin/nologin zfsrep "
+                      "&& zfs create tank/other && zfs snapshot tank/data@zfsrep_hourly_2026-01-01T00:00:00Z")
+    before = config_doc()
+    target = before["targets"]["target"]
+    target["rate_limit"] = "150k"  # ~3.5 MB in ~25 s: the run lasts long enough to switch during it
+    target["warmup"]["teardown_command"] = ["/bin/sh", "-c", f'echo "$INVOCATION_ID" > {STATE}/torn-down']
+    write_config(lab, before)
+    render(lab, "--user", "zfsrep")
+
+    lab.ssh("source", "systemctl start --no-block zfs-replicate.service")
+    # the switch lands in ExecStart (replicate sending); one during an ExecStartPre= step whose line
+    # the new unit lacks ends the run instead (systemd: "Current command vanished from the unit file")
+    lab.ssh("source", "for i in $(seq 600); do [ \"$(systemctl show -P MainPID zfs-replicate.service)\" != 0 ] "
+                      "&& pgrep -a -x zfs | grep -q ' send ' && exit 0; sleep 0.2; done; exit 1", timeout=200)
+    assert "zfsrep" in lab.ssh("source", "zfs allow tank/data").stdout
+
+    after = config_doc()
+    after["datasets"] = [{"name": "tank/other"}]
+    del after["targets"]["target"]["warmup"]
+    write_config(lab, after)
+    render(lab, "--user", "zfsrep")  # also `systemctl daemon-reload`
+    stop_post = lab.ssh("source", "systemctl show -P ExecStopPost zfs-replicate.service").stdout
+    assert "teardown" in stop_post and "--this-run" in stop_post, stop_post
+    assert show(lab, "zfs-replicate", "ActiveState")["ActiveState"] == "activating", "the run ended before the switch"
+
+    lab.ssh("source", "while systemctl show -P ActiveState zfs-replicate.service | grep -qx 'activating\\|deactivating'; "
+                      "do sleep 1; done", timeout=900)  # the run, then its ExecStopPost
+    journal = lab.ssh("source", "journalctl -u zfs-replicate.service -o cat --no-pager -n 80").stdout
+    (event,) = webhook_events(sink, "replicate")
+    assert event["success"] is True, (event, journal)
+    assert_same(lab, "tank/data")  # the run replicated what it started with
+    allowed = lab.ssh("source", "zfs allow tank/data; zfs allow tank/other").stdout
+    assert "zfsrep" not in allowed, f"permissions left behind:\n{allowed}\n{journal}"
+    torn = lab.ssh("source", f"cat {STATE}/torn-down", check=False).stdout.strip()
+    assert torn and torn == event["invocation_id"], f"the run's target was not torn down:\n{journal}"
