@@ -195,7 +195,9 @@ def save_run(state_dir: str | Path, result: RunResult, *, replication: bool = Fa
     try:
         for write in [write_run_result] + ([record_replication] if replication else []):
             try:
-                write(state_dir, result)
+                note = write(state_dir, result)
+                if write is record_replication and note:
+                    refused.append(note)
             except StateFormatError as e:
                 refused.append(str(e))
     except OSError as e:
@@ -213,16 +215,27 @@ def replication_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / "replication.json"
 
 
-def record_replication(state_dir: str | Path, result: RunResult) -> None:
+def record_replication(state_dir: str | Path, result: RunResult) -> str | None:
     """Merge a replicate run into replication.json:
     ``{target: {dataset: {last_attempt, last_success, last_error, newest_snapshot, bytes, seconds, status,
-    format}}}``. A history a newer zfsrep wrote is left as it is (StateFormatError).
+    format}}}``. A history a newer zfsrep wrote is left as it is (StateFormatError); one that is
+    not JSON is moved to ``replication.json.damaged`` and a new one started (the warning line).
     """
     if result.dry_run:
-        return
+        return None
     path = replication_path(state_dir)
-    data: dict[str, dict[str, dict[str, Any]]] = \
-        read_versioned(path, REPLICATION, doing="did not overwrite") or {}
+    set_aside = None
+    try:
+        data: dict[str, dict[str, dict[str, Any]]] = \
+            read_versioned(path, REPLICATION, doing="did not overwrite") or {}
+    except ValueError as e:  # not JSON (StateFormatError is not a ValueError): keep its bytes beside it
+        set_aside = path.with_name(path.name + ".damaged")
+        n = 1
+        while set_aside.exists():  # an earlier damaged copy is kept too
+            n += 1
+            set_aside = path.with_name(f"{path.name}.damaged.{n}")
+        os.replace(path, set_aside)
+        data, damage = {}, f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else str(e)
     for item in result.items:
         if item.target is None:
             continue
@@ -239,11 +252,23 @@ def record_replication(state_dir: str | Path, result: RunResult) -> None:
             if item.to_snapshot:
                 entry["newest_snapshot"] = item.to_snapshot
     write_versioned(path, REPLICATION, data)
+    if set_aside is None:
+        return None
+    return (f"{path} was damaged ({damage}): moved it to {set_aside} and started a new replication history "
+            "with this run; `zfsrep status` knows the other targets' last runs again after their next one")
 
 
 def read_replication(state_dir: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """The replication history; StateFormatError if a newer zfsrep wrote it."""
-    return read_versioned(replication_path(state_dir), REPLICATION) or {}
+    """The replication history; StateFormatError if a newer zfsrep wrote it or it is damaged."""
+    path = replication_path(state_dir)
+    try:
+        return read_versioned(path, REPLICATION) or {}
+    except StateFormatError:
+        raise
+    except ValueError as e:
+        raise StateFormatError(
+            f"cannot use {path}: it is damaged (not JSON: {e}); the next replicate moves it to "
+            f"{path.name}.damaged and starts a new history, or move it away yourself") from e
 
 
 def listing_cache_path(state_dir: str | Path, side: str) -> Path:

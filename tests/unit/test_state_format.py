@@ -358,3 +358,30 @@ def test_a_damaged_file_is_replaced_and_a_bad_version_is_damage(tmp_path):
     path.write_text('{"format": "two"}')
     with pytest.raises(ValueError, match="not a format version"):
         state.read_versioned(path, state.WARMUP)
+
+
+def test_replicate_sets_a_damaged_history_aside_and_starts_a_new_one(tmp_path):
+    history_file = state.replication_path(tmp_path)
+    history_file.write_text('{"offsite": {"tank/home": {"status": "ok",')  # cut short
+    before = history_file.read_bytes()
+    result = RunResult(verb="replicate", started_at=100.0, finished_at=110.0, items=[
+        ItemResult(dataset="tank/home", target="offsite", status=OK, to_snapshot="s9")])
+    warning = state.save_run(tmp_path, result, replication=True)
+    damaged = history_file.with_name("replication.json.damaged")
+    assert warning is not None and warning.startswith(f"{history_file} was damaged (")
+    assert f"moved it to {damaged}" in warning
+    assert damaged.read_bytes() == before  # nothing lost
+    assert state.read_replication(tmp_path)["offsite"]["tank/home"]["newest_snapshot"] == "s9"
+    assert json.loads(state.result_path(tmp_path, "replicate").read_text())["format"] == 1
+
+
+def test_status_says_a_damaged_history_is_damaged(cfg):
+    path, state_dir = cfg
+    history_file = state.replication_path(state_dir)
+    history_file.parent.mkdir(parents=True, exist_ok=True)
+    history_file.write_text("{not json")
+    r = invoke("status", "-c", str(path))
+    assert r.exit_code != EXIT_OK
+    assert f"cannot use {history_file}: it is damaged (not JSON: " in r.output, r.output
+    assert "Traceback" not in r.output
+    assert history_file.read_text() == "{not json"
