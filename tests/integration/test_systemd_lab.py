@@ -46,7 +46,7 @@ def pings(sink):
     return [request.path for request, _ in sink.log if request.path.startswith("/ping/")]
 
 
-def config_doc(*, port=None):
+def config_doc(*, port=None, compress=None, mbuffer=None):
     target = {
         "host": "target",
         "dataset": PARENT,
@@ -61,6 +61,11 @@ def config_doc(*, port=None):
     }
     if port is not None:
         target["port"] = port
+    # the stream stages then run under the units' syscall filter (checks/lib.nix sets the same)
+    if compress is not None:
+        target["compress"] = compress
+    if mbuffer is not None:
+        target["mbuffer"] = mbuffer
     return {
         "state_dir": STATE,
         "lock_dir": "/run/zfsrep",
@@ -78,7 +83,7 @@ def write_config(lab, doc):
     lab.ssh("source", f"cat > {CONFIG}", input=tomli_w.dumps(doc))
 
 
-def prepare_source(lab, sink, user=None):
+def prepare_source(lab, sink, user=None, **stages):
     """Data, secrets (0600 root, as docs/systemd.md says), config, and no state of earlier tests."""
     base = f"http://{lab.host_ip_from_guest}:{sink.port}"
     lab.ssh("target", ["zfs", "create", PARENT])
@@ -91,7 +96,7 @@ def prepare_source(lab, sink, user=None):
         umask 077; echo {base}/hook > {SECRETS}/webhook-url; echo {base}/ping/0f1e2d > {SECRETS}/ping-url
         grep '^target' /root/.ssh/known_hosts > /etc/zfsrep/known_hosts; chmod 644 /etc/zfsrep/known_hosts
     """)
-    write_config(lab, config_doc())
+    write_config(lab, config_doc(**stages))
 
 
 def render(lab, *options):
@@ -128,9 +133,13 @@ def units_installed(clean_lab):
         userdel zfsrep 2>/dev/null; rm -rf {STATE} /run/zfsrep; true""", check=False)
 
 
+ROOT_STAGES = {"compress": "lz4", "mbuffer": "16M"}
+USER_STAGES = {"compress": "zstd", "mbuffer": "16M"}  # as checks/vm-replicate.nix
+
+
 def test_root_units_replicate_report_and_report_a_failed_run(units_installed, sink):
     lab = units_installed
-    prepare_source(lab, sink)
+    prepare_source(lab, sink, **ROOT_STAGES)
     render(lab)
 
     ok, journal = start(lab, "zfs-snapshot")
@@ -167,7 +176,7 @@ def test_root_units_replicate_report_and_report_a_failed_run(units_installed, si
     assert "scan: scrub repaired 0B" in lab.ssh("target", "zpool status backup").stdout
 
     # the target unreachable (nothing listens on port 2): the failure reaches the sinks
-    write_config(lab, config_doc(port=2))
+    write_config(lab, config_doc(port=2, **ROOT_STAGES))
     ok, journal = start(lab, "zfs-replicate")
     assert not ok, journal
     seen = show(lab, "zfs-replicate", "Result", "ExecMainStatus")
@@ -180,7 +189,7 @@ def test_root_units_replicate_report_and_report_a_failed_run(units_installed, si
     assert pings(sink)[-1] == "/ping/0f1e2d/fail", pings(sink)
 
     # reachable again: the next run catches up incrementally and reports success
-    write_config(lab, config_doc())
+    write_config(lab, config_doc(**ROOT_STAGES))
     lab.ssh("source", "head -c 700000 /dev/urandom > /tank/data/three && zfs snapshot tank/data@manual-later")
     ok, journal = start(lab, "zfs-replicate")
     assert ok, journal
@@ -190,7 +199,7 @@ def test_root_units_replicate_report_and_report_a_failed_run(units_installed, si
 
 def test_dedicated_user_units_get_zfs_allow_only_during_the_run(units_installed, sink):
     lab = units_installed
-    prepare_source(lab, sink)
+    prepare_source(lab, sink, **USER_STAGES)
     lab.ssh("source", f"useradd --system --home-dir {STATE} --shell /usr/sbin/nologin zfsrep")
     render(lab, "--user", "zfsrep")
 
