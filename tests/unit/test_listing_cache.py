@@ -369,7 +369,8 @@ def test_a_targets_copies_are_known_from_the_config_before_the_source_is_listed(
         '  {name = "tank/vm"}, {name = "tank/elsewhere", targets = ["other"]}]\n'
         'targets.offsite = {host = "b", dataset = "backup/h"}\n'
         'targets.other = {host = "c", dataset = "backup/o"}\n')
-    copies = replicate.TargetCopies.of(cfg.targets["offsite"], cfg.datasets, cfg)
+    from zfsrep.targets.select import TargetCopies
+    copies = TargetCopies.of(cfg.targets["offsite"], cfg.datasets, cfg)
     inside = ["backup/h/tank/home", "backup/h/tank/home/a", "backup/h/tank/home/a/b",
               "backup/h/tank/vm"]
     outside = ["backup/h", "backup/h/tank", "backup/h/tank/home/cache",

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from zfsrep.actions.target_access import covered, source_dataset, target_dataset
 from zfsrep.config.model import DatasetConfig, TargetConfig
 from zfsrep.core.snapshot import Snapshot
+from zfsrep.targets.select import covered, source_dataset, target_dataset
 from zfsrep.zfs import ZfsClient
 
 DATASET_PROPS = ("type",)

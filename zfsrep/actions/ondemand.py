@@ -1,5 +1,6 @@
-"""Shared by `warmup` and `teardown`: which targets are on-demand, and the commands run on an
-on-demand target over ssh (remote command, `zpool import`, `zpool export`)."""
+"""Shared by `warmup` and `teardown`: the commands run on an on-demand target over ssh (remote
+command, `zpool import`, `zpool export`) and locally. Which targets are on-demand:
+`zfsrep.targets.select.warmup_targets`."""
 
 from __future__ import annotations
 
@@ -7,28 +8,13 @@ import shlex
 import time
 from collections.abc import Callable
 
-from zfsrep.config.model import Config, TargetConfig
+from zfsrep.config.model import TargetConfig
 from zfsrep.core.result import ItemResult
 from zfsrep.core.warmup_plan import backoff_delays
-from zfsrep.errors import CommandError, UsageError, ZfsrepError
+from zfsrep.errors import CommandError, ZfsrepError
 from zfsrep.execute import Runner
 
 IMPORT_DEVICE_WAIT = 90.0  # a freshly attached EBS volume may take a while to show up as a device
-
-
-def warmup_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
-    """The targets with a ``warmup`` table, limited to ``names`` (each must exist and have one)."""
-    if names:
-        problems = []
-        for n in names:
-            if n not in config.targets:
-                problems.append(f"no target named {n!r} (known: {', '.join(sorted(config.targets)) or 'none'})")
-            elif config.targets[n].warmup is None:
-                problems.append(f"target {n} has no [targets.{n}.warmup] table; nothing to warm up or tear down")
-        if problems:
-            raise UsageError("; ".join(problems))
-        return [config.targets[n] for n in names]
-    return [t for t in config.targets.values() if t.warmup is not None]
 
 
 def target_item(target: TargetConfig, status: str, steps: list[str], error: str | None = None, **details) -> ItemResult:

@@ -37,6 +37,7 @@ from zfsrep.lock import target_lock
 from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
+from zfsrep.targets.select import TargetCopies, pick_datasets, target_dataset
 from zfsrep.warmup_state import ssh_host
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse
@@ -75,10 +76,6 @@ class SourceDataset:
     volume: bool = False
     encrypted: bool = False
     snapshots: list[Snapshot] = field(default_factory=list)
-
-
-def target_dataset(target: TargetConfig, source: str) -> str:
-    return f"{target.dataset}/{source}"
 
 
 # --- listing the source ------------------------------------------------------------------------
@@ -161,26 +158,6 @@ class SourceSide:
         except ZfsrepError as e:
             raise SourceListingFailed(f"listing datasets on {self.host}: "
                                       f"{str(e).splitlines()[0]}") from None
-
-
-@dataclass(frozen=True)
-class TargetCopies:
-    """The names a target's copies of the configured datasets have (`name in copies`), known
-    from the config alone, before the source is listed."""
-    roots: tuple[tuple[str, bool, tuple[str, ...]], ...]  # (copy of dataset, recursive, copies of excludes)
-
-    @classmethod
-    def of(cls, target: TargetConfig, chosen: Sequence[DatasetConfig], config: Config) -> TargetCopies:
-        return cls(tuple(
-            (target_dataset(target, d.name), d.recursive,
-             tuple(target_dataset(target, x) for x in d.exclude))
-            for d in chosen if target.name in {t.name for t in config.targets_for(d)}))
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(
-            (name == root or (recursive and is_descendant(name, root)))
-            and not any(is_descendant(name, x) for x in excluded)
-            for root, recursive, excluded in self.roots)
 
 
 def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSession]:
@@ -694,11 +671,7 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
     if unknown:
         raise UsageError(f"no target named {', '.join(unknown)} in the config "
                          f"(known: {', '.join(sorted(config.targets)) or 'none'})")
-    known_ds = {d.name for d in config.datasets}
-    missing = sorted(set(datasets or ()) - known_ds)
-    if missing:
-        raise UsageError(f"dataset {', '.join(missing)} is not configured (datasets[].name)")
-    chosen = [d for d in config.datasets if not datasets or d.name in datasets]
+    chosen = pick_datasets(config, datasets)
     chosen = [d for d in chosen if [t for t in config.targets_for(d) if not targets or t.name in targets]]
     if not chosen:
         result.errors.append("nothing to replicate: no configured dataset has a target"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from zfsrep.actions.target_access import Connect, Session, connector, require_target, target_dataset
+from zfsrep.actions.target_access import Connect, Session, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.restore_plan import (
@@ -33,6 +33,7 @@ from zfsrep.core.snapshot import Snapshot, is_descendant, pool_of
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, Stage, run_pipeline
+from zfsrep.targets.select import require_target, target_dataset
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse as zparse
 from zfsrep.zfs import stream as zs

@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from zfsrep.actions.target_access import Connect, connector, require_target, target_dataset
+from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.rollback_plan import REFUSE, RollbackPlan, plan_rollback
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.select import require_target, target_dataset
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse as zparse
 

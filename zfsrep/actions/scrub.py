@@ -11,13 +11,14 @@ from __future__ import annotations
 import socket
 import time
 
-from zfsrep.actions.target_access import Connect, connector, require_target
+from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core.pool_status import PoolStatus, parse_pool_status
 from zfsrep.core.result import FAILED, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.snapshot import pool_of
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.select import require_target
 
 VERB = "scrub"
 

@@ -11,29 +11,17 @@ import socket
 import time
 
 from zfsrep.actions.listing import Side, datasets_of, list_source, list_target
-from zfsrep.actions.target_access import Connect, connector, entry_for, pick_targets
-from zfsrep.config.model import Config, DatasetConfig
+from zfsrep.actions.target_access import Connect, connector
+from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, ItemResult, RunResult
 from zfsrep.core.verify_plan import side_by_side
-from zfsrep.errors import UsageError, ZfsrepError
+from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.select import pick_targets, selected_entries
 from zfsrep.zfs import ZfsClient
 
 VERB = "snapshots"
 SOURCE = "source"
-
-
-def selected_entries(config: Config, dataset: str | None) -> list[DatasetConfig]:
-    """The configured entries to show; a DATASET outside the config is shown as its own entry."""
-    if dataset is None:
-        if not config.datasets:
-            raise UsageError(f"no datasets configured in {config.path or 'the config'}; add a [[datasets]] entry")
-        return list(config.datasets)
-    dataset = dataset.split("@", 1)[0].rstrip("/")
-    entry = entry_for(config, dataset)
-    if entry is None:
-        return [DatasetConfig(name=dataset)]
-    return [DatasetConfig(name=dataset, targets=entry.targets)] if entry.name != dataset else [entry]
 
 
 def run(config: Config, *, now: float, targets: list[str] | None = None, dataset: str | None = None,

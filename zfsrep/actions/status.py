@@ -16,6 +16,7 @@ from zfsrep.core.names import parse_name
 from zfsrep.core.snapshot import Snapshot, is_descendant
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.select import pick_datasets, source_dataset, target_dataset
 from zfsrep.zfs import ZfsClient
 
 
@@ -63,9 +64,7 @@ def run(
     if unknown:
         raise UsageError(f"no target named {', '.join(unknown)} (known: {', '.join(sorted(config.targets)) or 'none'})")
     chosen = set(targets or config.targets)
-    missing = sorted(set(datasets or ()) - {d.name for d in config.datasets})
-    if missing:
-        raise UsageError(f"dataset {', '.join(missing)} is not configured (datasets[].name)")
+    entries = pick_datasets(config, datasets)
     try:
         history = state.read_replication(config.state_dir)
     except (ValueError, OSError) as e:
@@ -75,15 +74,14 @@ def run(
     if not live and not state.replication_path(config.state_dir).exists():
         notes.append(f"no replication history at {state.replication_path(config.state_dir)}: has "
                      "`zfsrep replicate` run on this host, with this state_dir?")
-    entries = [d for d in config.datasets if not datasets or d.name in datasets]
     wanted = [(e, t) for e in entries for t in config.targets_for(e) if t.name in chosen]
 
     source_snaps: dict[str, list[Snapshot]] = {}
     target_snaps: dict[str, dict[str, list[Snapshot]]] = {}
     problems: dict[str, str] = {}  # target name -> why it could not be checked live
     if live:
-        # ssh, on-demand targets and the copy naming: only needed to look live
-        from zfsrep.actions.target_access import connector, source_dataset, target_dataset
+        # ssh and on-demand targets: only needed to look live
+        from zfsrep.actions.target_access import connector
 
         try:
             source_snaps = _list(ZfsClient(local or Runner()), [(e.name, e.recursive) for e in entries])

@@ -1,7 +1,7 @@
 """Reaching a target for the "getting data back" verbs (snapshots, restore, rollback, verify,
-scrub): which datasets a target holds for the source, and an ssh session to it — warming an
-on-demand target up first and tearing it down afterwards, under the target's replicate lock so a
-concurrent replicate is never torn down under its feet.
+scrub): an ssh session to it — warming an on-demand target up first and tearing it down
+afterwards, under the target's replicate lock so a concurrent replicate is never torn down under
+its feet. What its copies are called and which targets a run means: `zfsrep.targets.select`.
 
 Actions take a ``connect`` callable (`Connect`) so tests can hand in fake runners.
 """
@@ -12,57 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
-from zfsrep.actions.replicate import target_dataset
-from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core.result import FAILED, OK, ItemResult, RunResult
-from zfsrep.core.snapshot import is_descendant
-from zfsrep.errors import UsageError, ZfsrepError
+from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
 from zfsrep.ssh import SshSession
 from zfsrep.warmup_state import ssh_host
 
-__all__ = ["Connect", "Session", "connector", "covered", "entry_for", "pick_targets", "require_target",
-           "source_dataset", "target_dataset"]  # target_dataset: replicate's rule, the one place it lives
-
-
-def source_dataset(target: TargetConfig, copy: str) -> str | None:
-    """The inverse of `target_dataset`; None for a dataset outside the target's tree."""
-    prefix = target.dataset + "/"
-    return copy[len(prefix):] if copy.startswith(prefix) else None
-
-
-def pick_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
-    if not names:
-        return list(config.targets.values())
-    unknown = [n for n in names if n not in config.targets]
-    if unknown:
-        known = ", ".join(sorted(config.targets)) or "none"
-        raise UsageError(f"no target named {', '.join(map(repr, unknown))} (known: {known})")
-    return [config.targets[n] for n in names]
-
-
-def entry_for(config: Config, dataset: str) -> DatasetConfig | None:
-    """The configured entry covering ``dataset`` (itself, or a recursive ancestor not excluding it)."""
-    best: DatasetConfig | None = None
-    for entry in config.datasets:
-        covers = entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
-                                           and not any(is_descendant(dataset, x) for x in entry.exclude))
-        if covers and (best is None or len(entry.name) > len(best.name)):
-            best = entry
-    return best
-
-
-def covered(entry: DatasetConfig, listed: list[str]) -> list[str]:
-    """``entry`` and, if recursive, its listed descendants minus excludes, in ``listed`` order."""
-    if not entry.recursive:
-        return [entry.name]
-    out = [d for d in listed if is_descendant(d, entry.name) and not any(is_descendant(d, x) for x in entry.exclude)]
-    return out if entry.name in out else [entry.name, *out]
-
-
-def require_target(config: Config, name: str) -> TargetConfig:
-    return pick_targets(config, [name])[0]
+__all__ = ["Connect", "Session", "connector"]
 
 
 @dataclass

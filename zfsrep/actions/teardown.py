@@ -21,7 +21,7 @@ import shlex
 import socket
 from contextlib import nullcontext
 
-from zfsrep.actions.ondemand import export_pool, run_local_command, target_item, warmup_targets
+from zfsrep.actions.ondemand import export_pool, run_local_command, target_item
 from zfsrep.actions.warmup import Clocks, _current_instance, load_record, save_record
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.durations import format_duration
@@ -32,6 +32,7 @@ from zfsrep.core.warmup_plan import (
 from zfsrep.errors import ZfsrepError
 from zfsrep.lock import teardown_lock
 from zfsrep.ssh import SshSession
+from zfsrep.targets.select import warmup_targets
 from zfsrep.warmup_state import DOWN, UP, WarmupRecord
 
 SSH_CONNECT_TIMEOUT = 60.0

@@ -12,13 +12,13 @@ import time
 
 from zfsrep.actions.deep_verify import DeepSkip, Reader, deep_check
 from zfsrep.actions.listing import Side, datasets_of, list_source, list_target
-from zfsrep.actions.snapshots import selected_entries
-from zfsrep.actions.target_access import Connect, connector, pick_targets, target_dataset
+from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core.result import FAILED, OK, ItemResult, RunResult
 from zfsrep.core.verify_plan import Comparison, compare
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.select import pick_targets, selected_entries, target_dataset
 from zfsrep.zfs import ZfsClient
 
 VERB = "verify"

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zfsrep import unit_run
-from zfsrep.actions.ondemand import (
-    import_pool, printed_address, run_local_command, run_remote_command, target_item, warmup_targets,
-)
+from zfsrep.actions.ondemand import import_pool, printed_address, run_local_command, run_remote_command, target_item
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.warmup_plan import (
@@ -30,6 +28,7 @@ from zfsrep.errors import ZfsrepError
 from zfsrep.readiness import wait_for_ssh
 from zfsrep.ssh import SshSession
 from zfsrep.state import problem
+from zfsrep.targets.select import warmup_targets
 from zfsrep.warmup_state import DOWN, FAILED as REC_FAILED, UP, WarmupRecord, read_record, write_record
 
 if TYPE_CHECKING:  # boto3 is imported only when an EC2 target is warmed up or torn down

@@ -1,0 +1,124 @@
+"""What a run means, before anything is reached: the name a dataset's copy has on a target
+(and back), which targets and which configured datasets a run is about, and which datasets an
+entry covers. Pure: no I/O; the actions use it, and so may any verb that only needs a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.core.snapshot import is_descendant
+from zfsrep.errors import UsageError
+
+__all__ = ["TargetCopies", "covered", "entry_for", "pick_datasets", "pick_targets", "require_target",
+           "selected_entries", "source_dataset", "target_dataset", "warmup_targets"]
+
+
+# --- what a copy is called ---------------------------------------------------------------------
+
+def target_dataset(target: TargetConfig, source: str) -> str:
+    """The copy of the source dataset ``source`` on ``target``: ``<targets.NAME.dataset>/<source>``."""
+    return f"{target.dataset}/{source}"
+
+
+def source_dataset(target: TargetConfig, copy: str) -> str | None:
+    """The inverse of `target_dataset`; None for a dataset outside the target's tree."""
+    prefix = target.dataset + "/"
+    return copy[len(prefix):] if copy.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class TargetCopies:
+    """The names a target's copies of the configured datasets have (`name in copies`), known
+    from the config alone, before the source is listed."""
+    roots: tuple[tuple[str, bool, tuple[str, ...]], ...]  # (copy of dataset, recursive, copies of excludes)
+
+    @classmethod
+    def of(cls, target: TargetConfig, chosen: Sequence[DatasetConfig], config: Config) -> TargetCopies:
+        return cls(tuple(
+            (target_dataset(target, d.name), d.recursive,
+             tuple(target_dataset(target, x) for x in d.exclude))
+            for d in chosen if target.name in {t.name for t in config.targets_for(d)}))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(
+            (name == root or (recursive and is_descendant(name, root)))
+            and not any(is_descendant(name, x) for x in excluded)
+            for root, recursive, excluded in self.roots)
+
+
+# --- which targets -----------------------------------------------------------------------------
+
+def pick_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
+    """The targets named (in that order), or every target (in the config's order)."""
+    if not names:
+        return list(config.targets.values())
+    unknown = [n for n in names if n not in config.targets]
+    if unknown:
+        known = ", ".join(sorted(config.targets)) or "none"
+        raise UsageError(f"no target named {', '.join(map(repr, unknown))} (known: {known})")
+    return [config.targets[n] for n in names]
+
+
+def require_target(config: Config, name: str) -> TargetConfig:
+    return pick_targets(config, [name])[0]
+
+
+def warmup_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
+    """The targets with a ``warmup`` table, limited to ``names`` (each must exist and have one)."""
+    if names:
+        problems = []
+        for n in names:
+            if n not in config.targets:
+                problems.append(f"no target named {n!r} (known: {', '.join(sorted(config.targets)) or 'none'})")
+            elif config.targets[n].warmup is None:
+                problems.append(f"target {n} has no [targets.{n}.warmup] table; nothing to warm up or tear down")
+        if problems:
+            raise UsageError("; ".join(problems))
+        return [config.targets[n] for n in names]
+    return [t for t in config.targets.values() if t.warmup is not None]
+
+
+# --- which datasets ----------------------------------------------------------------------------
+
+def pick_datasets(config: Config, names: Sequence[str] | None) -> list[DatasetConfig]:
+    """The configured entries named (each must be a ``datasets[].name``), or all, in the config's order."""
+    missing = sorted(set(names or ()) - {d.name for d in config.datasets})
+    if missing:
+        raise UsageError(f"dataset {', '.join(missing)} is not configured (datasets[].name)")
+    return [d for d in config.datasets if not names or d.name in names]
+
+
+def selected_entries(config: Config, dataset: str | None) -> list[DatasetConfig]:
+    """The entries a verb's DATASET argument means (all when None); a DATASET the config does
+    not name is its own entry, with the targets of the entry covering it, if any."""
+    if dataset is None:
+        if not config.datasets:
+            raise UsageError(f"no datasets configured in {config.path or 'the config'}; add a [[datasets]] entry")
+        return list(config.datasets)
+    dataset = dataset.split("@", 1)[0].rstrip("/")
+    entry = entry_for(config, dataset)
+    if entry is None:
+        return [DatasetConfig(name=dataset)]
+    return [DatasetConfig(name=dataset, targets=entry.targets)] if entry.name != dataset else [entry]
+
+
+def entry_for(config: Config, dataset: str) -> DatasetConfig | None:
+    """The configured entry covering ``dataset`` (itself, or a recursive ancestor not excluding it)."""
+    best: DatasetConfig | None = None
+    for entry in config.datasets:
+        covers = entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
+                                           and not any(is_descendant(dataset, x) for x in entry.exclude))
+        if covers and (best is None or len(entry.name) > len(best.name)):
+            best = entry
+    return best
+
+
+def covered(entry: DatasetConfig, listed: list[str]) -> list[str]:
+    """``entry`` and, if recursive, its listed descendants minus excludes, in ``listed`` order."""
+    if not entry.recursive:
+        return [entry.name]
+    out = [d for d in listed if is_descendant(d, entry.name) and not any(is_descendant(d, x) for x in entry.exclude)]
+    return out if entry.name in out else [entry.name, *out]
