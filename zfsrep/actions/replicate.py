@@ -37,7 +37,7 @@ from zfsrep.lock import target_lock
 from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
-from zfsrep.targets.select import TargetCopies, pick_datasets, target_dataset
+from zfsrep.targets.select import TargetCopies, covers, pick_datasets, target_dataset
 from zfsrep.warmup_state import ssh_host
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse
@@ -98,10 +98,7 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
                         error=f"{dcfg.name}: no such dataset on {socket.gethostname()}; "
                               "create it or fix its datasets[].name in the config"))
                 continue
-            names = [n for n in listed if is_descendant(n, dcfg.name)] if recursive else [dcfg.name]
-            for name in sorted(names):
-                if any(is_descendant(name, ex) for ex in dcfg.exclude):
-                    continue
+            for name in sorted(n for n in listed if covers(dcfg, n)):
                 p = listed[name]
                 found.append(SourceDataset(
                     name=name, config=dcfg, top=name == dcfg.name,

@@ -13,10 +13,10 @@ from zfsrep import state
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core import freshness as fr
 from zfsrep.core.names import parse_name
-from zfsrep.core.snapshot import Snapshot, is_descendant
+from zfsrep.core.snapshot import Snapshot
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
-from zfsrep.targets.select import pick_datasets, source_dataset, target_dataset
+from zfsrep.targets.select import covers, pick_datasets, source_dataset, target_dataset
 from zfsrep.zfs import ZfsClient
 
 
@@ -145,7 +145,7 @@ def _pairs(wanted, history, source_snaps, target_snaps) -> list[_Pair]:
             continue
         known = set(history.get(target.name, {})) | set(source_snaps) | set(target_snaps.get(target.name, {}))
         for name in sorted(known):
-            if is_descendant(name, entry.name) and not any(is_descendant(name, x) for x in entry.exclude):
+            if covers(entry, name):
                 out.setdefault((name, target.name), _Pair(entry, name, target))
     return sorted(out.values(), key=lambda p: (p.dataset, p.target.name))
 

@@ -2,7 +2,8 @@
 
 * Which datasets: each ``[[datasets]]`` entry covers its dataset, and with ``recursive`` every
   listed descendant except ``exclude`` subtrees; where entries overlap, the most specific one
-  (longest name) decides, so ``snapshot = false`` or another retention on a child wins.
+  (longest name) decides, so ``snapshot = false`` or another retention on a child wins
+  (`core.coverage`, the rule every verb uses).
 * What to create: one snapshot per dataset carrying every due label (`core.schedule`), all of
   one pool in ONE atomic `zfs snapshot`; with ``-r`` on subtree roots when every listed
   dataset below each root gets the same name, otherwise the explicit list.
@@ -20,6 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from zfsrep.core.coverage import governing_entry
 from zfsrep.core.destroy_groups import DestroyCommand, group_destroys
 from zfsrep.core.names import format_name
 from zfsrep.core.retention import decide
@@ -74,23 +76,13 @@ class SnapshotPlan:
 def managed_datasets(entries: Sequence[DatasetConfig], listed: Collection[str]) -> tuple[dict[str, DatasetConfig], list[tuple[DatasetConfig, str]]]:
     """``{dataset: governing entry}`` for datasets zfsrep snapshots, and entries whose dataset
     is missing (with a message)."""
-    listed_order = list(dict.fromkeys(listed))
-    governing: dict[str, DatasetConfig] = {}
-    missing: list[tuple[DatasetConfig, str]] = []
-    for entry in entries:
-        if entry.name not in listed:
-            missing.append((entry, f"dataset {entry.name} does not exist"))
-            continue
-        if entry.recursive:
-            covered = [d for d in listed_order if is_descendant(d, entry.name)
-                       and not any(is_descendant(d, x) for x in entry.exclude)]
-        else:
-            covered = [entry.name]
-        for d in covered:
-            current = governing.get(d)
-            if current is None or len(entry.name) > len(current.name):
-                governing[d] = entry
-    managed = {d: governing[d] for d in listed_order if d in governing and governing[d].snapshot}
+    present = [e for e in entries if e.name in listed]
+    missing = [(e, f"dataset {e.name} does not exist") for e in entries if e.name not in listed]
+    managed: dict[str, DatasetConfig] = {}
+    for d in dict.fromkeys(listed):
+        entry = governing_entry(present, d)
+        if entry is not None and entry.snapshot:
+            managed[d] = entry
     return managed, missing
 
 

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
-from zfsrep.core.snapshot import is_descendant
+from zfsrep.core.coverage import covers, governing_entry
 from zfsrep.errors import UsageError
 
-__all__ = ["TargetCopies", "covered", "entry_for", "pick_datasets", "pick_targets", "require_target",
-           "selected_entries", "source_dataset", "target_dataset", "warmup_targets"]
+__all__ = ["TargetCopies", "covered", "covers", "governing_entry", "pick_datasets", "pick_targets",
+           "require_target", "selected_entries", "source_dataset", "target_dataset", "warmup_targets"]
 
 
 # --- what a copy is called ---------------------------------------------------------------------
@@ -32,21 +32,18 @@ def source_dataset(target: TargetConfig, copy: str) -> str | None:
 @dataclass(frozen=True)
 class TargetCopies:
     """The names a target's copies of the configured datasets have (`name in copies`), known
-    from the config alone, before the source is listed."""
-    roots: tuple[tuple[str, bool, tuple[str, ...]], ...]  # (copy of dataset, recursive, copies of excludes)
+    from the config alone, before the source is listed: a copy of a dataset that one of
+    ``entries`` covers."""
+    target: TargetConfig
+    entries: tuple[DatasetConfig, ...]  # the chosen entries that go to this target
 
     @classmethod
     def of(cls, target: TargetConfig, chosen: Sequence[DatasetConfig], config: Config) -> TargetCopies:
-        return cls(tuple(
-            (target_dataset(target, d.name), d.recursive,
-             tuple(target_dataset(target, x) for x in d.exclude))
-            for d in chosen if target.name in {t.name for t in config.targets_for(d)}))
+        return cls(target, tuple(d for d in chosen if target.name in {t.name for t in config.targets_for(d)}))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(
-            (name == root or (recursive and is_descendant(name, root)))
-            and not any(is_descendant(name, x) for x in excluded)
-            for root, recursive, excluded in self.roots)
+        source = source_dataset(self.target, name) if isinstance(name, str) else None
+        return source is not None and any(covers(e, source) for e in self.entries)
 
 
 # --- which targets -----------------------------------------------------------------------------
@@ -99,26 +96,16 @@ def selected_entries(config: Config, dataset: str | None) -> list[DatasetConfig]
             raise UsageError(f"no datasets configured in {config.path or 'the config'}; add a [[datasets]] entry")
         return list(config.datasets)
     dataset = dataset.split("@", 1)[0].rstrip("/")
-    entry = entry_for(config, dataset)
+    entry = governing_entry(config.datasets, dataset)
     if entry is None:
         return [DatasetConfig(name=dataset)]
     return [DatasetConfig(name=dataset, targets=entry.targets)] if entry.name != dataset else [entry]
 
 
-def entry_for(config: Config, dataset: str) -> DatasetConfig | None:
-    """The configured entry covering ``dataset`` (itself, or a recursive ancestor not excluding it)."""
-    best: DatasetConfig | None = None
-    for entry in config.datasets:
-        covers = entry.name == dataset or (entry.recursive and is_descendant(dataset, entry.name)
-                                           and not any(is_descendant(dataset, x) for x in entry.exclude))
-        if covers and (best is None or len(entry.name) > len(best.name)):
-            best = entry
-    return best
+# --- which datasets an entry covers: the rule is `zfsrep.core.coverage` (core needs it too) ---------
 
-
-def covered(entry: DatasetConfig, listed: list[str]) -> list[str]:
-    """``entry`` and, if recursive, its listed descendants minus excludes, in ``listed`` order."""
-    if not entry.recursive:
-        return [entry.name]
-    out = [d for d in listed if is_descendant(d, entry.name) and not any(is_descendant(d, x) for x in entry.exclude)]
+def covered(entry: DatasetConfig, listed: Sequence[str]) -> list[str]:
+    """The datasets of ``listed`` that ``entry`` covers, in ``listed`` order, with the entry's own
+    dataset first if it is not among them (listed or not)."""
+    out = [d for d in listed if covers(entry, d)]
     return out if entry.name in out else [entry.name, *out]
