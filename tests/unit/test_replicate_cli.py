@@ -27,7 +27,8 @@ def run(tmp_path, *args, config=CONFIG):
 def test_unknown_target_is_a_usage_error(tmp_path):
     proc = run(tmp_path, "--target", "nope")
     assert proc.returncode == 2
-    assert "no target named nope" in proc.stderr and "known: backup" in proc.stderr
+    assert (f"no target named 'nope' in {tmp_path / 'config.toml'} (known: backup); check --target, "
+            "or add [targets.nope] to the config") in proc.stderr
 
 
 def test_unconfigured_dataset_is_a_usage_error(tmp_path):

@@ -3,6 +3,8 @@ the one coverage rule (`zfsrep.core.coverage`) that every verb applies the same 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,8 +14,8 @@ from zfsrep.config.model import CommandWarmup, Config, DatasetConfig, TargetConf
 from zfsrep.core.snapshot_plan import managed_datasets
 from zfsrep.errors import UsageError
 from zfsrep.targets.select import (
-    TargetCopies, covered, covers, governing_entry, pick_datasets, pick_targets, require_target,
-    selected_entries, source_dataset, target_dataset, warmup_targets,
+    TargetCopies, UnknownTargetError, check_targets, covered, covers, governing_entry, pick_datasets,
+    pick_targets, require_target, selected_entries, source_dataset, target_dataset, warmup_targets,
 )
 
 # "a" and "ab": a sibling that shares a prefix must never count as a child
@@ -169,3 +171,30 @@ def test_a_dataset_argument_means_its_entry_or_a_child_with_the_entrys_targets()
     assert selected_entries(cfg, "tank/a/tmp") == [DatasetConfig("tank/a/tmp")]  # excluded: its own entry
     with pytest.raises(UsageError, match="no datasets configured in /c.toml"):
         selected_entries(Config(path="/c.toml"), None)
+
+
+# --- the unknown-target error ------------------------------------------------------------------
+
+def test_an_unknown_target_is_one_error_naming_the_config_the_known_targets_and_the_fix():
+    cfg = three_targets()
+    expected = ("no target named 'nope' in /etc/z.toml (known: alpha, cold, zulu); "
+                "check --target, or add [targets.nope] to the config")
+    for pick in (lambda: pick_targets(cfg, ["alpha", "nope"]), lambda: require_target(cfg, "nope"),
+                 lambda: warmup_targets(cfg, ["nope"]), lambda: check_targets(cfg, ["nope", "nope"])):
+        with pytest.raises(UnknownTargetError) as caught:
+            pick()
+        assert str(caught.value) == expected and caught.value.exit_code == 2
+    check_targets(cfg, None)
+    check_targets(cfg, ["cold"])
+
+
+def test_several_unknown_targets_are_named_in_the_order_given():
+    with pytest.raises(UnknownTargetError, match=re.escape(
+            "no target named 'b', 'a' in the config (known: none); check --scrub-target, "
+            "or add [targets.b], [targets.a] to the config")):
+        check_targets(Config(), ["b", "a", "b"], option="--scrub-target")
+
+
+def test_an_unknown_target_is_reported_before_one_without_a_warmup():
+    with pytest.raises(UnknownTargetError, match="^no target named 'nope' in /etc/z.toml"):
+        warmup_targets(three_targets(), ["zulu", "nope"])

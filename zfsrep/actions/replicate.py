@@ -31,13 +31,13 @@ from zfsrep.core import receive_properties
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
 from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
-from zfsrep.errors import CommandError, LockError, UsageError, ZfsrepError
+from zfsrep.errors import CommandError, LockError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
 from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
-from zfsrep.targets.select import TargetCopies, covers, pick_datasets, target_dataset
+from zfsrep.targets.select import TargetCopies, check_targets, covers, pick_datasets, target_dataset
 from zfsrep.warmup_state import ssh_host
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse
@@ -664,10 +664,7 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
     (`actions.reused_listing`); off, every snapshot is listed on both sides."""
     started = time.time() if now is None else now
     result = RunResult(verb=VERB, started_at=started, host=socket.gethostname(), dry_run=dry_run)
-    unknown = sorted(set(targets or ()) - set(config.targets))
-    if unknown:
-        raise UsageError(f"no target named {', '.join(unknown)} in the config "
-                         f"(known: {', '.join(sorted(config.targets)) or 'none'})")
+    check_targets(config, targets)
     chosen = pick_datasets(config, datasets)
     chosen = [d for d in chosen if [t for t in config.targets_for(d) if not targets or t.name in targets]]
     if not chosen:

@@ -14,9 +14,9 @@ from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core import freshness as fr
 from zfsrep.core.names import parse_name
 from zfsrep.core.snapshot import Snapshot
-from zfsrep.errors import UsageError, ZfsrepError
+from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
-from zfsrep.targets.select import covers, pick_datasets, source_dataset, target_dataset
+from zfsrep.targets.select import check_targets, covers, pick_datasets, source_dataset, target_dataset
 from zfsrep.zfs import ZfsClient
 
 
@@ -60,9 +60,7 @@ def run(
     connect: Callable[[TargetConfig], AbstractContextManager[Any]] | None = None,
     local: Runner | None = None,
 ) -> StatusReport:
-    unknown = sorted(set(targets or ()) - set(config.targets))
-    if unknown:
-        raise UsageError(f"no target named {', '.join(unknown)} (known: {', '.join(sorted(config.targets)) or 'none'})")
+    check_targets(config, targets)
     chosen = set(targets or config.targets)
     entries = pick_datasets(config, datasets)
     try:

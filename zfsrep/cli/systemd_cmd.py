@@ -40,6 +40,7 @@ from zfsrep.systemd import (
     unit_files,
     units,
 )
+from zfsrep.targets.select import check_targets
 
 app = typer.Typer(no_args_is_help=True, help="systemd units and timers for hosts without NixOS.")
 
@@ -144,10 +145,7 @@ def render(
 
 
 def _scrub_targets(cfg, every: bool, named: list[str]) -> tuple[str, ...]:
-    unknown = [n for n in named if n not in cfg.targets]
-    if unknown:
-        known = ", ".join(sorted(cfg.targets)) or "none"
-        usage_error(f"--scrub-target {', '.join(unknown)}: no such target in {cfg.path} (known: {known})")
+    guarded(lambda: check_targets(cfg, named, option="--scrub-target"))
     if named:
         return tuple(dict.fromkeys(named))
     if every and not cfg.targets:

@@ -5,15 +5,16 @@ entry covers. Pure: no I/O; the actions use it, and so may any verb that only ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from zfsrep.config.model import Config, DatasetConfig, TargetConfig
 from zfsrep.core.coverage import covers, governing_entry
 from zfsrep.errors import UsageError
 
-__all__ = ["TargetCopies", "covered", "covers", "governing_entry", "pick_datasets", "pick_targets",
-           "require_target", "selected_entries", "source_dataset", "target_dataset", "warmup_targets"]
+__all__ = ["TargetCopies", "UnknownTargetError", "check_targets", "covered", "covers", "governing_entry",
+           "pick_datasets", "pick_targets", "require_target", "selected_entries", "source_dataset",
+           "target_dataset", "warmup_targets"]
 
 
 # --- what a copy is called ---------------------------------------------------------------------
@@ -48,14 +49,27 @@ class TargetCopies:
 
 # --- which targets -----------------------------------------------------------------------------
 
+class UnknownTargetError(UsageError):
+    """A target was named (``--target``, ``--scrub-target``) that the config does not define."""
+
+
+def check_targets(config: Config, names: Iterable[str] | None, *, option: str = "--target") -> None:
+    """Raise `UnknownTargetError` if any of ``names`` is not a target of ``config``: the one check
+    and the one wording, naming the config file, the known targets and the fix."""
+    unknown = list(dict.fromkeys(n for n in names or () if n not in config.targets))
+    if not unknown:
+        return
+    known = ", ".join(sorted(config.targets)) or "none"
+    tables = ", ".join(f"[targets.{n}]" for n in unknown)
+    raise UnknownTargetError(f"no target named {', '.join(map(repr, unknown))} in {config.path or 'the config'} "
+                             f"(known: {known}); check {option}, or add {tables} to the config")
+
+
 def pick_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
     """The targets named (in that order), or every target (in the config's order)."""
     if not names:
         return list(config.targets.values())
-    unknown = [n for n in names if n not in config.targets]
-    if unknown:
-        known = ", ".join(sorted(config.targets)) or "none"
-        raise UsageError(f"no target named {', '.join(map(repr, unknown))} (known: {known})")
+    check_targets(config, names)
     return [config.targets[n] for n in names]
 
 
@@ -66,12 +80,9 @@ def require_target(config: Config, name: str) -> TargetConfig:
 def warmup_targets(config: Config, names: list[str] | None) -> list[TargetConfig]:
     """The targets with a ``warmup`` table, limited to ``names`` (each must exist and have one)."""
     if names:
-        problems = []
-        for n in names:
-            if n not in config.targets:
-                problems.append(f"no target named {n!r} (known: {', '.join(sorted(config.targets)) or 'none'})")
-            elif config.targets[n].warmup is None:
-                problems.append(f"target {n} has no [targets.{n}.warmup] table; nothing to warm up or tear down")
+        check_targets(config, names)
+        problems = [f"target {n} has no [targets.{n}.warmup] table; nothing to warm up or tear down"
+                    for n in names if config.targets[n].warmup is None]
         if problems:
             raise UsageError("; ".join(problems))
         return [config.targets[n] for n in names]
