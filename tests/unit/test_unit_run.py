@@ -88,3 +88,18 @@ def test_unallow_revokes_what_the_run_granted_although_the_config_changed(tmp_pa
     assert result.exit_code == 0
     unit_run.forget_grants(env)
     assert unit_run.recorded_grants(env) == []
+
+
+def test_a_failed_revoke_of_a_recorded_grant_names_that_grants_user():
+    class NoSuchUser(_Zfs):
+        def run(self, argv, *, check=True, **kw):
+            if argv[3] == "olduser":
+                from zfsrep.errors import CommandError
+                raise CommandError(list(argv), 1, "invalid user 'olduser'\n")
+            return super().run(argv, check=check, **kw)
+
+    config = parse_config('[[datasets]]\nname = "tank/a"\n')
+    result = delegation.run(config, user="zfsrep", permissions=("send",), revoke=True, runner=NoSuchUser(gone=set()),
+                            also=[unit_run.Grant("olduser", ("send",), ("tank/a",))])
+    (failed,) = [i for i in result.items if i.error]
+    assert failed.error == "zfs unallow on tank/a failed: invalid user 'olduser'; check that user 'olduser' exists"

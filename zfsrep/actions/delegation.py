@@ -72,7 +72,7 @@ def run(
                     item.details["note"] = "the dataset is gone: nothing left to revoke"
                     result.items.append(item)
                     continue
-                fix = "check that it exists (zfs list)" if "does not exist" in e.stderr else f"check that user {user!r} exists"
+                fix = "check that it exists (zfs list)" if "does not exist" in e.stderr else f"check that user {who!r} exists"
                 item.status, item.error = FAILED, f"zfs {verb} on {name} failed: {e.stderr.splitlines()[-1] if e.stderr else e}; {fix}"
             except ZfsrepError as e:
                 item.status, item.error = FAILED, f"zfs {verb} on {name}: {e}"

@@ -164,8 +164,9 @@ def _delegate(config, user: str, permissions: str, revoke: bool, dry_run: bool, 
         if note:
             warn(note)
     recorded = unit_run.recorded_grants() if revoke else []
+    # delegation.run revokes each (user, permissions, dataset) once, the current grant's included
     result = guarded(lambda: delegation.run(cfg, user=user, permissions=perms, revoke=revoke, dry_run=dry_run,
-                                            also=[g for g in recorded if g != grant]))
+                                            also=recorded))
     if revoke and not dry_run and result.exit_code == 0:
         unit_run.forget_grants()
     if json:
