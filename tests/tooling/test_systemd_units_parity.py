@@ -63,9 +63,18 @@ def test_parity_for_verify_and_scrub_timers(tmp_path):
         scrub_on_calendar="*-*-01 05:00",
         warmup_targets=("cold", "ec2"),
         report=True,
+        randomized_delay_sec="30min",
     )
     ours = units(inputs)
     assert set(ours) == {"zfs-snapshot", "zfs-replicate", "zfs-verify", "zfs-scrub-targets"}
+    assert nix_units(inputs, tmp_path) == ours
+
+
+def test_parity_with_no_randomized_delay(tmp_path):
+    inputs = UnitInputs(exe="/usr/bin/zfsrep", config_file="/etc/zfsrep/config.toml", verify=True,
+                        scrub_targets=("cold",), randomized_delay_sec="0")
+    ours = units(inputs)
+    assert all("RandomizedDelaySec" not in unit["timer"] for unit in ours.values())
     assert nix_units(inputs, tmp_path) == ours
 
 
