@@ -145,8 +145,6 @@ let
     unit: verb: permissions: warmups: start:
     let
       networked = unit != "zfs-snapshot";
-    in
-    let
       delegate = !root && datasets && permissions != [ ];
       perms = concatStringsSep "," permissions;
       # "+": runs with full privileges, outside the sandbox and the User= below.
