@@ -91,3 +91,20 @@ def test_unknown_target_is_a_usage_error(env):
     path, *_ = env
     r = invoke("scrub", "-c", str(path), "--target", "nope")
     assert r.exit_code == 2 and "no target named 'nope'" in r.output
+
+
+def test_restore_and_scrub_print_each_note_of_an_item():
+    from zfsrep.cli import restore as restore_cli
+    from zfsrep.cli import scrub as scrub_cli
+    from zfsrep.core.result import OK, ItemResult, RunResult
+
+    restored = ItemResult(dataset="tank/back", target="offsite", status=OK, to_snapshot="s2",
+                          details={"copy": "backup/h/tank/home"})
+    restored.add_note("tank/back is encrypted: `zfs load-key tank/back` then `zfs mount tank/back`")
+    text = restore_cli.render(RunResult(verb="restore", started_at=0.0, items=[restored]))
+    assert text.endswith("\n  tank/back is encrypted: `zfs load-key tank/back` then `zfs mount tank/back`\n")
+    scrubbed = ItemResult(dataset="backup", target="offsite", status=OK,
+                          details={"pool": "backup", "status": {"scrubbing": True}})
+    scrubbed.add_note("a scrub was already running; not restarted")
+    text = scrub_cli.render(RunResult(verb="scrub", started_at=0.0, items=[scrubbed]))
+    assert text.splitlines()[0] == "offsite: pool backup: a scrub was already running; not restarted"

@@ -51,3 +51,14 @@ def test_dry_run_is_not_recorded(tmp_path):
     r.dry_run = True
     state.record_replication(tmp_path, r)
     assert state.read_replication(tmp_path) == {}
+
+
+def test_a_stored_note_of_an_older_zfsrep_is_read_as_one_of_the_notes(tmp_path):
+    # restore, scrub and `systemd unallow` kept one string in details["note"] before issue 19
+    old = run(OK).to_dict()
+    old["items"][0]["details"] = {"note": "a scrub was already running; not restarted", "pool": "backup"}
+    item = RunResult.from_dict(old).items[0]
+    assert item.details == {"notes": ["a scrub was already running; not restarted"], "pool": "backup"}
+    assert old["items"][0]["details"]["note"]  # the document read is left as it was
+    item.add_note("and another")
+    assert item.details["notes"] == ["a scrub was already running; not restarted", "and another"]

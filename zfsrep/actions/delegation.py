@@ -69,7 +69,7 @@ def run(
                 runner.run(argv)
             except CommandError as e:
                 if revoke and "does not exist" in e.stderr:
-                    item.details["note"] = "the dataset is gone: nothing left to revoke"
+                    item.add_note("the dataset is gone: nothing left to revoke")
                     result.items.append(item)
                     continue
                 fix = "check that it exists (zfs list)" if "does not exist" in e.stderr else f"check that user {who!r} exists"

@@ -197,13 +197,13 @@ def _mount(runner: Runner, dest: str, item: ItemResult) -> bool:
     if props.get("mounted") == "yes":
         return True
     if props.get("keystatus") == "unavailable":
-        item.details["note"] = f"{dest} is encrypted: `zfs load-key {dest}` then `zfs mount {dest}`"
+        item.add_note(f"{dest} is encrypted: `zfs load-key {dest}` then `zfs mount {dest}`")
         return False
     if props.get("canmount") == "off":
         return False
     done = runner.run(["zfs", "mount", dest], check=False)
     if not done.ok:
-        item.details["note"] = f"restored, but `zfs mount {dest}` failed: {done.stderr.strip()}"
+        item.add_note(f"restored, but `zfs mount {dest}` failed: {done.stderr.strip()}")
     return done.ok
 
 

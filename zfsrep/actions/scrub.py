@@ -67,7 +67,7 @@ def _scrub(runner: Runner, target: TargetConfig, pool: str, *, wait: bool, item:
         item.details["started"] = True
     elif "currently scrubbing" in started.stderr or "in progress" in started.stderr:
         item.details["started"] = False
-        item.details["note"] = "a scrub was already running; not restarted"
+        item.add_note("a scrub was already running; not restarted")
     else:
         last = started.stderr.strip().splitlines()[-1] if started.stderr.strip() else f"exit {started.returncode}"
         raise ZfsrepError(f"`zpool scrub {pool}` on {runner.host or target.name}: {last}; check that the pool "

@@ -75,6 +75,5 @@ def render(result: RunResult) -> str:
             lines.append(text)
             if item.details.get("mounted"):
                 lines.append(f"  mounted; check the data, then point services at {item.dataset}")
-            if item.details.get("note"):
-                lines.append(f"  {item.details['note']}")
+            lines += [f"  {note}" for note in item.details.get("notes", [])]
     return "\n".join(lines) + "\n"

@@ -50,8 +50,7 @@ def render(result: RunResult) -> str:
             lines.append(f"{head}: would " + "; ".join(item.details.get("plan", [])))
             continue
         status = item.details.get("status") or {}
-        if item.details.get("note"):
-            lines.append(f"{head}: {item.details['note']}")
+        lines += [f"{head}: {note}" for note in item.details.get("notes", [])]
         if item.status == FAILED:
             lines.append(f"{head}: FAILED: {item.error}")
             lines += [f"  damaged: {f}" for f in status.get("error_files", [])[:20]]

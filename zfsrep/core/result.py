@@ -32,6 +32,23 @@ class ItemResult:
     resumed: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
+    def add_note(self, text: str) -> None:
+        """A line for the user about this item, kept in ``details["notes"]`` (the CLI prints each)."""
+        self.details.setdefault("notes", []).append(text)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemResult:
+        """An item of a stored result. Keys a newer zfsrep added are left out; the ``details["note"]``
+        (one string) that restore, scrub and `systemd unallow` wrote before issue 19 is read as one of
+        the ``notes``."""
+        item = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "details"})
+        details = dict(data.get("details") or {})
+        old = details.pop("note", None)
+        if isinstance(old, str):
+            details["notes"] = [*details.get("notes", []), old]
+        item.details = details
+        return item
+
 
 @dataclass
 class RunResult:
@@ -70,8 +87,7 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        known = {f for f in ItemResult.__dataclass_fields__}
-        items = [ItemResult(**{k: v for k, v in i.items() if k in known}) for i in data.get("items", [])]
+        items = [ItemResult.from_dict(i) for i in data.get("items", [])]
         return cls(
             verb=data["verb"],
             started_at=float(data.get("started_at", 0.0)),
