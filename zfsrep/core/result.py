@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zfsrep.core.details import RENAMED, Details
 from zfsrep.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 # Status of one item (a dataset, or a dataset on one target).
@@ -30,7 +31,7 @@ class ItemResult:
     from_snapshot: str | None = None
     to_snapshot: str | None = None
     resumed: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Details = field(default_factory=Details)  # each key is declared in core/details.py
 
     def add_note(self, text: str) -> None:
         """A line for the user about this item, kept in ``details["notes"]`` (the CLI prints each)."""
@@ -38,15 +39,14 @@ class ItemResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ItemResult:
-        """An item of a stored result. Keys a newer zfsrep added are left out; the ``details["note"]``
-        (one string) that restore, scrub and `systemd unallow` wrote before issue 19 is read as one of
-        the ``notes``."""
+        """An item of a stored result. Fields a newer zfsrep added are left out; a details key renamed
+        since (`core.details.RENAMED`) is read under its new name."""
         item = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "details"})
         details = dict(data.get("details") or {})
-        old = details.pop("note", None)
-        if isinstance(old, str):
-            details["notes"] = [*details.get("notes", []), old]
-        item.details = details
+        for old, new in RENAMED.items():  # one string then, a list of them now
+            if isinstance(details.get(old), str):
+                details[new] = [*details.get(new, []), details.pop(old)]
+        item.details = details  # type: ignore[assignment]  # as stored: keys of a newer zfsrep too
         return item
 
 
