@@ -276,3 +276,7 @@ def test_retry_after_is_honoured_but_capped(httpserver, setup, monkeypatch):
 def test_no_sinks_configured_is_said_and_exit_0(setup):
     result = run(setup(""), env=systemd_env())
     assert result.exit_code == 0 and "no sinks configured" in result.stderr
+    result = run(setup(""), "--json", env=systemd_env())
+    assert result.exit_code == 0 and json.loads(result.stdout) == {
+        "report": None, "sinks": [], "planned": None, "exit_code": 0,
+        "note": f"no sinks configured in [report] of {setup('')}; nothing to send"}

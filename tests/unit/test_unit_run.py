@@ -103,3 +103,22 @@ def test_a_failed_revoke_of_a_recorded_grant_names_that_grants_user():
                             also=[unit_run.Grant("olduser", ("send",), ("tank/a",))])
     (failed,) = [i for i in result.items if i.error]
     assert failed.error == "zfs unallow on tank/a failed: invalid user 'olduser'; check that user 'olduser' exists"
+
+
+def test_teardown_this_run_with_no_warmed_target_says_so_stores_nothing_and_exits_0(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from zfsrep.cli import app
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[[datasets]]\nname = "tank/a"\n')
+    env = _env(tmp_path)  # a run that warmed nothing up
+    text = CliRunner().invoke(app, ["teardown", "-c", str(config), "--this-run"], env=env)
+    assert text.exit_code == 0 and text.stdout == "teardown: this run warmed up no target\n"
+    document = CliRunner().invoke(app, ["teardown", "-c", str(config), "--this-run", "--json"], env=env)
+    data = json.loads(document.stdout)
+    assert document.exit_code == 0 and data["exit_code"] == 0
+    assert (data["verb"], data["items"], data["note"]) == ("teardown", [], "this run warmed up no target")
+    assert not (tmp_path / "state" / "last-teardown.json").exists()

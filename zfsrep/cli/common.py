@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol
 
 import typer
 
@@ -96,20 +96,36 @@ def store(state_dir: str, result: Any, *, replication: bool = False) -> list[str
     return warnings
 
 
-def result_document(result: Any, warnings: list[str]) -> dict[str, Any]:
-    """The --json document: the RunResult, plus ``warnings`` when there were any."""
+class Outcome(Protocol):
+    """What a verb ends with: a `RunResult`, or status' and report-result's own documents."""
+
+    @property
+    def exit_code(self) -> int: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def result_document(result: Outcome, warnings: list[str], *, note: str | None = None) -> dict[str, Any]:
+    """The --json document: the result, plus ``warnings`` when there were any and a ``note``."""
     data = result.to_dict()
     if warnings:
         data["warnings"] = warnings
+    if note is not None:
+        data["note"] = note
     return data
 
 
-def finish(result: Any, *, json: bool, render: Callable[[Any], str], state_dir: str | None = None) -> NoReturn:
-    """The end of a verb: store the RunResult in ``state_dir`` (see `store`), print it (human
-    text from ``render``, or --json) and exit with its exit code."""
-    warnings = store(state_dir, result) if state_dir is not None else []
+def finish(result: Outcome, *, json: bool, render: Callable[[Any], str | None], state_dir: str | None = None,
+           replication: bool = False, note: str | None = None) -> NoReturn:
+    """The end of every verb: store the RunResult in ``state_dir`` (see `store`; ``replication``:
+    also replicate's history), print it and exit with its exit code. ``render`` returns the human
+    text for stdout, or prints it itself (when some lines go to stderr) and returns None; --json
+    prints `result_document` instead, with ``note`` (a line about the whole run) if given."""
+    warnings = store(state_dir, result, replication=replication) if state_dir is not None else []
     if json:
-        print_json(result_document(result, warnings))
+        print_json(result_document(result, warnings, note=note))
     else:
-        typer.echo(render(result), nl=False)
+        text = render(result)
+        if text is not None:
+            typer.echo(text, nl=False)
     raise typer.Exit(result.exit_code)

@@ -15,12 +15,10 @@ from zfsrep.cli.common import (
     JsonOption,
     TargetOption,
     VerboseOption,
+    finish,
     guarded,
     load,
-    print_json,
-    result_document,
     setup_logging,
-    store,
 )
 from zfsrep.core.durations import format_duration
 from zfsrep.core.sizes import format_bytes
@@ -86,6 +84,7 @@ def describe_item(item: ItemResult) -> str:
 
 
 def render(result: RunResult) -> None:
+    """Prints itself: notes and failures go to stderr."""
     for item in result.items:
         for note in item.details.get("notes", []):
             typer.echo(f"note: {note}", err=True)
@@ -128,9 +127,4 @@ def command(
     if startup is not None:
         result.phases = {"startup": round(startup, 3), **result.phases}
     # the result and the per-target history; a state dir that cannot be written is a warning
-    warnings = store(cfg.state_dir, result, replication=True)
-    if json:
-        print_json(result_document(result, warnings))
-    else:
-        render(result)
-    raise typer.Exit(result.exit_code)
+    finish(result, json=json, render=render, state_dir=cfg.state_dir, replication=True)

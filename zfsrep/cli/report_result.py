@@ -16,9 +16,9 @@ from zfsrep.cli.common import (
     DryRunOption,
     JsonOption,
     VerboseOption,
+    finish,
     guarded,
     load,
-    print_json,
     setup_logging,
     usage_error,
 )
@@ -70,25 +70,19 @@ def command(
         usage_error("--start sends only the start ping; it takes no --verb or --result")
     if not (cfg.report.honeycomb or cfg.report.healthchecks or cfg.report.webhook):
         message = f"no sinks configured in [report] of {cfg.path}; nothing to send"
-        if json:
-            print_json({"report": None, "sinks": [], "planned": None, "exit_code": 0, "note": message})
-        else:
-            typer.echo(f"zfsrep: {message}", err=True)
-        return
+        finish(report_result.ReportRun(report=None), json=json, note=message,
+               render=lambda _: typer.echo(f"zfsrep: {message}", err=True))
 
     outcome = guarded(lambda: report_result.run(
         cfg, now=time.time(), verbs=verb, result_files=[str(p) for p in result or []],
         service_result=service_result, exit_code=exit_code, exit_status=exit_status, unit=unit,
         max_age=max_age_s, start=start, strict=strict, dry_run=dry_run,
     ))
-    if json:
-        print_json(outcome.to_dict())
-    else:
-        _render(outcome)
-    raise typer.Exit(outcome.exit_code)
+    finish(outcome, json=json, render=_render)
 
 
 def _render(outcome: report_result.ReportRun) -> None:
+    """Prints itself: a sink that failed is a line on stderr."""
     if outcome.report is not None:
         typer.echo(outcome.report.headline())
         for note in outcome.report.stale:

@@ -21,7 +21,7 @@ from zfsrep.cli.common import (
     JsonOption,
     TargetOption,
     VerboseOption,
-    print_json,
+    finish,
     setup_logging,
 )
 from zfsrep.config.load import load_config
@@ -80,18 +80,17 @@ def command(
             prometheus.write_textfile(prometheus_file, prometheus.render(report.verdicts, now=report.checked_at))
         except OSError as e:
             _unknown(f"cannot write {prometheus_file}: {e.strerror}; check that the directory exists and is writable")
-    if json:
-        print_json(report.to_dict())
+    finish(report, json=json, render=_render)
+
+
+def _render(report: status.StatusReport) -> str:
+    lines = [fr.summary_line(report.verdicts)]
+    if sys.stdout.isatty():
+        lines.append(_table(report))
     else:
-        typer.echo(fr.summary_line(report.verdicts))
-        if sys.stdout.isatty():
-            typer.echo(_table(report))
-        else:
-            for v in report.verdicts:
-                typer.echo(f"{v.state}: {v.observation.dataset} → {v.observation.target}: {v.reason}")
-        for note in report.notes:
-            typer.echo(f"note: {note}")
-    raise typer.Exit(report.exit_code)
+        lines += [f"{v.state}: {v.observation.dataset} → {v.observation.target}: {v.reason}" for v in report.verdicts]
+    lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
 
 
 def _unknown(message: str) -> NoReturn:

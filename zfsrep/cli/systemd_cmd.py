@@ -18,6 +18,7 @@ from zfsrep.cli.common import (
     DryRunOption,
     JsonOption,
     fail,
+    finish,
     guarded,
     load,
     print_json,
@@ -26,6 +27,7 @@ from zfsrep.cli.common import (
 )
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.load import config_path
+from zfsrep.core.result import RunResult
 from zfsrep.errors import EXIT_FAILED
 from zfsrep.systemd import (
     DEFAULT_RANDOMIZED_DELAY,
@@ -169,15 +171,16 @@ def _delegate(config, user: str, permissions: str, revoke: bool, dry_run: bool, 
                                             also=recorded))
     if revoke and not dry_run and result.exit_code == 0:
         unit_run.forget_grants()
-    if json:
-        print_json(result.to_dict())
-    else:
-        for item in result.items:
-            argv = " ".join(item.details.get("argv", []))
-            typer.echo(f"{item.status}: {argv}" if not item.error else f"zfsrep: {item.error}", err=bool(item.error))
-        for error in result.errors:
-            typer.echo(f"zfsrep: {error}", err=True)
-    raise typer.Exit(result.exit_code)
+    finish(result, json=json, render=_render_delegation)
+
+
+def _render_delegation(result: RunResult) -> None:
+    """Prints itself: failures go to stderr."""
+    for item in result.items:
+        argv = " ".join(item.details.get("argv", []))
+        typer.echo(f"{item.status}: {argv}" if not item.error else f"zfsrep: {item.error}", err=bool(item.error))
+    for error in result.errors:
+        typer.echo(f"zfsrep: {error}", err=True)
 
 
 UserOption = Annotated[str, typer.Option("--user", help="The system user the units run as.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Annotated
 
@@ -9,8 +10,9 @@ import typer
 
 from zfsrep import unit_run
 from zfsrep.cli.common import (
-    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, load, print_json, setup_logging, usage_error,
+    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, finish, load, setup_logging, usage_error,
 )
+from zfsrep.core.result import RunResult
 from zfsrep.cli.warmup import run_verb
 
 
@@ -37,11 +39,11 @@ def command(
         if target or reap:
             usage_error("--this-run names the targets itself: drop --target/--reap")
         target = unit_run.warmed_targets()
-        if not target:  # exit 0: nothing to do
-            if json:
-                print_json({"verb": "teardown", "items": [], "note": "this run warmed up no target"})
-            else:
-                typer.echo("teardown: this run warmed up no target")
-            return
+        if not target:  # exit 0: nothing to do, nothing stored (the last teardown's result stands)
+            now = time.time()
+            nothing = RunResult(verb="teardown", started_at=now, finished_at=now, host=socket.gethostname(),
+                                dry_run=dry_run)
+            finish(nothing, json=json, render=lambda _: "teardown: this run warmed up no target\n",
+                   note="this run warmed up no target")
     action = teardown.reap if reap else teardown.run
     run_verb(lambda: action(cfg, now=time.time(), dry_run=dry_run, targets=target), state_dir=cfg.state_dir, json=json)

@@ -9,17 +9,14 @@ from collections.abc import Callable
 import typer
 
 from zfsrep.cli.common import (
-    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, guarded, load, print_json, result_document,
-    setup_logging, store,
+    ConfigOption, DryRunOption, JsonOption, TargetOption, VerboseOption, finish, guarded, load, setup_logging,
 )
 from zfsrep.core.result import FAILED, RunResult
 
 
-def render(result: RunResult, *, json: bool, warnings: list[str]) -> None:
-    """Print an on-demand result (warmup or teardown): one header line per target, its steps."""
-    if json:
-        print_json(result_document(result, warnings))
-        return
+def render(result: RunResult) -> None:
+    """Print an on-demand result (warmup or teardown): one header line per target, its steps
+    (errors on stderr)."""
     if not result.items:
         typer.echo(f"no target has a [targets.NAME.warmup] table; nothing to {result.verb}")
     for item in result.items:
@@ -39,8 +36,7 @@ def run_verb(action: Callable[[], RunResult], *, state_dir: str, json: bool) -> 
         result = guarded(action)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    render(result, json=json, warnings=store(state_dir, result))
-    raise typer.Exit(result.exit_code)
+    finish(result, json=json, render=render, state_dir=state_dir)
 
 
 def command(
