@@ -18,7 +18,7 @@ import os
 import pwd
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +176,18 @@ def result_path(state_dir: str | Path, verb: str) -> Path:
     return Path(state_dir) / f"last-{verb}.json"
 
 
+def as_saved(result: RunResult) -> RunResult:
+    """``result`` as `write_run_result` keeps it: with systemd's INVOCATION_ID of this run when it
+    has none (report-result, an ExecStopPost, tells this run's result from an older one by it). A
+    copy: ``result`` is left as it is. A dry run is not kept: as it is."""
+    if result.dry_run or result.invocation_id is not None:
+        return result
+    return replace(result, invocation_id=os.environ.get("INVOCATION_ID") or None)
+
+
 def write_run_result(state_dir: str | Path, result: RunResult) -> Path:
     path = result_path(state_dir, result.verb)
-    if result.invocation_id is None:
-        # report-result (ExecStopPost) tells this run's result from an older one by this id.
-        result.invocation_id = os.environ.get("INVOCATION_ID") or None
-    write_versioned(path, RESULT, result.to_dict())
+    write_versioned(path, RESULT, as_saved(result).to_dict())
     return path
 
 
@@ -308,6 +314,7 @@ __all__ = [
     "WARMUP",
     "Kind",
     "StateFormatError",
+    "as_saved",
     "problem",
     "read_replication",
     "read_run_result",

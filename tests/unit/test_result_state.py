@@ -62,3 +62,26 @@ def test_a_stored_note_of_an_older_zfsrep_is_read_as_one_of_the_notes(tmp_path):
     assert old["items"][0]["details"]["note"]  # the document read is left as it was
     item.add_note("and another")
     assert item.details["notes"] == ["a scrub was already running; not restarted", "and another"]
+
+
+def test_writing_a_result_stamps_a_copy_with_the_runs_invocation_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+    result = run(OK)
+    state.write_run_result(tmp_path, result)
+    assert result.invocation_id is None  # the caller's result is left as it was
+    assert state.read_run_result(tmp_path, "replicate").invocation_id == "0123456789abcdef0123456789abcdef"
+
+
+def test_a_verbs_json_shows_the_invocation_id_its_state_file_keeps_and_a_dry_run_none(tmp_path, monkeypatch, capsys):
+    import pytest
+    import typer
+
+    from zfsrep.cli.common import finish
+
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+    for dry_run, shown in ((False, "0123456789abcdef0123456789abcdef"), (True, None)):
+        result = run(OK)
+        result.dry_run = dry_run
+        with pytest.raises(typer.Exit):
+            finish(result, json=True, render=str, state_dir=str(tmp_path))
+        assert json.loads(capsys.readouterr().out)["invocation_id"] == shown and result.invocation_id is None

@@ -81,19 +81,21 @@ def warn(message: str) -> None:
     typer.echo(f"zfsrep: warning: {message}", err=True)
 
 
-def store(state_dir: str, result: Any, *, replication: bool = False) -> list[str]:
+def store(state_dir: str, result: Any, *, replication: bool = False) -> tuple[Any, list[str]]:
     """Keep the RunResult in ``state_dir`` (not for a dry run). A state dir that cannot be written
     is a warning, never the run's exit code: bookkeeping must not fail a good backup. Prints the
-    warnings (also those an action left in an item's ``details["warnings"]``) and returns them."""
-    from zfsrep.state import save_run
+    warnings (also those an action left in an item's ``details["warnings"]``). Returns the result
+    as kept (`state.as_saved`: with this run's invocation id) and the warnings."""
+    from zfsrep.state import as_saved, save_run
 
+    result = as_saved(result)
     found = (w for item in result.items for w in item.details.get("warnings", ()))
     warnings = list(dict.fromkeys(found))  # once each: reaching a target warns on all its items
     problem = save_run(state_dir, result, replication=replication)
     warnings += [problem] if problem else []
     for message in warnings:
         warn(message)
-    return warnings
+    return result, warnings
 
 
 class Outcome(Protocol):
@@ -121,7 +123,9 @@ def finish(result: Outcome, *, json: bool, render: Callable[[Any], str | None], 
     also replicate's history), print it and exit with its exit code. ``render`` returns the human
     text for stdout, or prints it itself (when some lines go to stderr) and returns None; --json
     prints `result_document` instead, with ``note`` (a line about the whole run) if given."""
-    warnings = store(state_dir, result, replication=replication) if state_dir is not None else []
+    warnings: list[str] = []
+    if state_dir is not None:  # --json shows the result as kept
+        result, warnings = store(state_dir, result, replication=replication)
     if json:
         print_json(result_document(result, warnings, note=note))
     else:
