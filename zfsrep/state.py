@@ -197,19 +197,21 @@ def save_run(state_dir: str | Path, result: RunResult, *, replication: bool = Fa
     A file in a newer format (`StateFormatError`) is left as it is, and the other still written."""
     if result.dry_run:
         return None
-    refused: list[str] = []
+    warnings: list[str] = []
     try:
-        for write in [write_run_result] + ([record_replication] if replication else []):
-            try:
-                note = write(state_dir, result)
-                if write is record_replication and note:
-                    refused.append(note)
-            except StateFormatError as e:
-                refused.append(str(e))
+        try:
+            write_run_result(state_dir, result)
+        except StateFormatError as e:
+            warnings.append(str(e))
+        try:
+            history = record_replication(state_dir, result) if replication else None  # a damaged one set aside
+        except StateFormatError as e:
+            history = str(e)
+        warnings += [history] if history else []
     except OSError as e:
         return problem(state_dir, e, doing=f"write the {result.verb} result",
                        consequence="`zfsrep status` and report-result will not see this run")
-    return "; ".join(refused) or None
+    return "; ".join(warnings) or None
 
 
 def read_run_result(state_dir: str | Path, verb: str) -> RunResult | None:
