@@ -22,8 +22,8 @@ from zfsrep.actions.target_access import Session
 from zfsrep.cli import app
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.execute import CommandResult
-from zfsrep.readiness import Readiness
-from zfsrep.warmup_state import read_record
+from zfsrep.targets.readiness import Readiness
+from zfsrep.targets.record import read_record
 
 CONFIG = """
 state_dir = "{state}"

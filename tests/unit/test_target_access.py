@@ -22,8 +22,8 @@ from zfsrep.config.load import parse_config
 from zfsrep.config.model import TargetConfig
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.errors import ZfsrepError
-from zfsrep.readiness import Readiness
-from zfsrep.warmup_state import UP, WarmupRecord, record_path, ssh_host, write_record
+from zfsrep.targets.readiness import Readiness
+from zfsrep.targets.record import UP, WarmupRecord, load_record, record_path, ssh_host, write_record
 
 CONFIG = """
 state_dir = "{state}"
@@ -231,6 +231,6 @@ instance_id = "i-0123456789abcdef0"
 def test_a_damaged_warmup_record_is_a_warning_for_warmup_and_teardown(tmp_path):
     record_path(tmp_path, "cold").write_text("{not json")
     warnings: list[str] = []
-    assert warmup.load_record(str(tmp_path), "cold", warnings) is None
+    assert load_record(str(tmp_path), "cold", warnings) is None
     (line,) = warnings
     assert line.startswith(f"the warmup record of target cold in {tmp_path} is damaged") and "\n" not in line

@@ -18,7 +18,7 @@ from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
 from zfsrep.ssh import SshSession
-from zfsrep.warmup_state import ssh_host
+from zfsrep.targets.record import ssh_host
 
 __all__ = ["Connect", "Session", "connector"]
 

@@ -21,8 +21,8 @@ import shlex
 import socket
 from contextlib import nullcontext
 
-from zfsrep.actions.ondemand import export_pool, run_local_command, target_item
-from zfsrep.actions.warmup import Clocks, _current_instance, load_record, save_record
+from zfsrep.actions.ondemand import target_item
+from zfsrep.actions.warmup import Clocks, _current_instance
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.durations import format_duration
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
@@ -31,11 +31,11 @@ from zfsrep.core.warmup_plan import (
 )
 from zfsrep.errors import ZfsrepError
 from zfsrep.lock import teardown_lock
-from zfsrep.ssh import SshSession
+from zfsrep.targets.pool import export_at
+from zfsrep.targets.record import DOWN, UP, WarmupRecord, load_record, mark_down
 from zfsrep.targets.select import warmup_targets
-from zfsrep.warmup_state import DOWN, UP, WarmupRecord
+from zfsrep.targets.user_commands import run_local_command
 
-SSH_CONNECT_TIMEOUT = 60.0
 TEARDOWN_LOCK_WAIT = 60.0  # at most, for another run to let go of the target's lock
 
 
@@ -98,7 +98,7 @@ def reap(config: Config, *, now: float, dry_run: bool = False, targets: list[str
                 warnings: list[str] = []
                 try:
                     (ec2.terminate if r.action == "terminate" else ec2.stop)(r.instance.id)
-                    _mark_down(config.state_dir, target.name, r.instance.id, clocks.wall(), warnings)
+                    mark_down(config.state_dir, target.name, r.instance.id, clocks.wall(), warnings)
                 except ZfsrepError as e:
                     item.status, item.error = FAILED, str(e)
                 if warnings:
@@ -106,29 +106,6 @@ def reap(config: Config, *, now: float, dry_run: bool = False, targets: list[str
             result.items.append(item)
     result.finished_at = clocks.wall()
     return result
-
-
-def _mark_down(state_dir: str, target: str, instance_id: str | None, at: float, warnings: list[str]) -> None:
-    record = load_record(state_dir, target, warnings)
-    if record is not None and (instance_id is None or record.instance_id == instance_id):
-        record.status, record.down_at, record.pool_imported = DOWN, at, False
-        save_record(state_dir, record, warnings)
-
-
-def _export(target: TargetConfig, address: str | None, pool: str, *, must: bool) -> tuple[str | None, str | None]:
-    """Export ``pool`` over ssh. Returns (what was done, error). ``must``: a failure to connect is
-    an error (warmup imported the pool) rather than "nothing to export"."""
-    if not address:
-        return None, f"target {target.name}: no address to ssh to for exporting pool {pool}; set targets.{target.name}.host"
-    try:
-        with SshSession(target, host=address) as session:
-            session.start(timeout=SSH_CONNECT_TIMEOUT)
-            exported = export_pool(session.runner(), target, pool)
-    except ZfsrepError as e:
-        if must:
-            return None, str(e)
-        return f"could not reach {address} to export pool {pool} (warmup had not imported it): {e}", None
-    return (f"exported pool {pool} on {address}" if exported else f"pool {pool} is not imported on {address}"), None
 
 
 # --- command ------------------------------------------------------------------------------
@@ -150,7 +127,7 @@ def _down_command(config: Config, target: TargetConfig, w: CommandWarmup, *, now
         return target_item(target, PLANNED, [s.text for s in steps], kind="command")
     done, errors = [], []
     if w.pool and address:
-        note, error = _export(target, address, w.pool, must=bool(record and record.pool_imported))
+        note, error = export_at(target, address, w.pool, must=bool(record and record.pool_imported))
         done += [note] if note else []
         errors += [error] if error else []
     if w.teardown_command and not errors:
@@ -164,7 +141,7 @@ def _down_command(config: Config, target: TargetConfig, w: CommandWarmup, *, now
         done.append(f"up {format_duration(uptime)}")
     if errors:
         return target_item(target, FAILED, done, "; ".join(errors), kind="command")
-    _mark_down(config.state_dir, target.name, None, clocks.wall(), warnings)
+    mark_down(config.state_dir, target.name, None, clocks.wall(), warnings)
     return target_item(target, OK if steps else NOTHING_TO_DO, done, kind="command",
                  uptime_seconds=round(uptime) if uptime is not None else None)
 
@@ -198,7 +175,7 @@ def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float,
         return target_item(target, PLANNED if steps else NOTHING_TO_DO, [s.text for s in steps] or ["nothing to do"],
                      kind="ec2", instance_id=iid)
     if not steps:
-        _mark_down(config.state_dir, name, None, clocks.wall(), warnings)
+        mark_down(config.state_dir, name, None, clocks.wall(), warnings)
         state = instance.state if instance else "gone"
         return target_item(target, NOTHING_TO_DO, [f"instance {iid or w.instance_id or '(none)'} is {state}; nothing to do"],
                      kind="ec2", instance_id=iid)
@@ -211,7 +188,7 @@ def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float,
             address = target.host or (record.address if ours and record and record.address else None) \
                 or instance.addresses.get(w.address)
             must = bool(ours and record and record.pool_imported and record.status == UP)
-            note, export_error = _export(target, address, w.pool or "", must=must)
+            note, export_error = export_at(target, address, w.pool or "", must=must)
             done += [note] if note else []
         elif step.kind == "terminate":
             ec2.terminate(instance.id)
@@ -236,6 +213,6 @@ def _down_ec2(config: Config, target: TargetConfig, w: Ec2Warmup, *, now: float,
     details = {"kind": "ec2", "instance_id": instance.id, "uptime_seconds": round(uptime) if uptime is not None else None}
     if export_error:
         return target_item(target, FAILED, done, f"{export_error} (the rest of the teardown was done)", **details)
-    _mark_down(config.state_dir, name, instance.id, clocks.wall(), warnings)
+    mark_down(config.state_dir, name, instance.id, clocks.wall(), warnings)
     return target_item(target, OK, done, **details)
 

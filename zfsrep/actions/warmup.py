@@ -4,7 +4,7 @@ command, import the pool. Idempotent: a target that is already up is only checke
 
 If anything fails after this run launched or started an instance, the instance is terminated or
 stopped again before returning (no leaked instances). What was done is recorded in the state
-dir (`zfsrep.warmup_state`) as it happens, so teardown can undo it even after a crash.
+dir (`zfsrep.targets.record`) as it happens, so teardown can undo it even after a crash.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from zfsrep import unit_run
-from zfsrep.actions.ondemand import import_pool, printed_address, run_local_command, run_remote_command, target_item
+from zfsrep.actions.ondemand import printed_address, target_item
 from zfsrep.config.model import CommandWarmup, Config, Ec2Warmup, TargetConfig
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.warmup_plan import (
@@ -25,11 +25,12 @@ from zfsrep.core.warmup_plan import (
     plan_host, plan_instance, plan_volume,
 )
 from zfsrep.errors import ZfsrepError
-from zfsrep.readiness import wait_for_ssh
 from zfsrep.ssh import SshSession
-from zfsrep.state import problem
+from zfsrep.targets.pool import import_pool
+from zfsrep.targets.readiness import wait_for_ssh
+from zfsrep.targets.record import DOWN, FAILED as REC_FAILED, UP, WarmupRecord, load_record, save_record
 from zfsrep.targets.select import warmup_targets
-from zfsrep.warmup_state import DOWN, FAILED as REC_FAILED, UP, WarmupRecord, read_record, write_record
+from zfsrep.targets.user_commands import run_local_command, run_remote_command
 
 if TYPE_CHECKING:  # boto3 is imported only when an EC2 target is warmed up or torn down
     from zfsrep.ec2 import Ec2
@@ -42,36 +43,6 @@ class Clocks:
     wall: Callable[[], float] = time.time
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-
-
-def save_record(state_dir: str, record: WarmupRecord, warnings: list[str]) -> None:
-    """Keep ``record`` in the state dir. One that cannot be written is a warning (added to
-    ``warnings`` once), not a failure: the target is brought up or down all the same."""
-    try:
-        write_record(state_dir, record)
-    except OSError as e:
-        _warn_once(warnings, problem(
-            state_dir, e, doing=f"write the warmup record of target {record.target}",
-            consequence="teardown and replicate will not know what warmup did (teardown falls back to what it finds)",
-        ))
-
-
-def load_record(state_dir: str, target: str, warnings: list[str]) -> WarmupRecord | None:
-    """The target's warmup record; None (and a warning) if the state dir cannot be read."""
-    try:
-        return read_record(state_dir, target)
-    except OSError as e:
-        _warn_once(warnings, problem(state_dir, e, doing=f"read the warmup record of target {target}",
-                                     consequence="going by what is found instead"))
-    except (ValueError, TypeError, KeyError) as e:  # not JSON, or not a record
-        _warn_once(warnings, f"the warmup record of target {target} in {state_dir} is damaged ({e}); "
-                             "going by what is found instead (it is rewritten when this run records)")
-    return None
-
-
-def _warn_once(warnings: list[str], message: str) -> None:
-    if message not in warnings:
-        warnings.append(message)
 
 
 @dataclass
