@@ -22,6 +22,7 @@ from zfsrep.config.load import parse_config
 from zfsrep.config.model import TargetConfig
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.errors import ZfsrepError
+from zfsrep.targets import progress
 from zfsrep.targets.readiness import Readiness
 from zfsrep.targets.record import UP, WarmupRecord, load_record, record_path, ssh_host, write_record
 
@@ -63,7 +64,7 @@ def sides(monkeypatch):
         copy_to(target, source.add_snapshot(f"{ds}@s1"), f"backup/h/{ds}")
     FakeSsh.target, FakeSsh.hosts = target, []
     monkeypatch.setattr(target_access, "SshSession", FakeSsh)
-    monkeypatch.setattr(warmup, "wait_for_ssh",
+    monkeypatch.setattr(progress, "wait_for_ssh",
                         lambda target, address, **k: Readiness(host=address, attempts=1, seconds=0.0))
     monkeypatch.setattr(verify, "Runner", lambda: source)
     return source, target
