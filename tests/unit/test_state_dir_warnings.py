@@ -18,11 +18,11 @@ from tests.unit.getting_back_fakes import MoreZfs, connect_to, copy_to, target_z
 from tests.unit.test_pool_status import CLEAN
 from zfsrep import state
 from zfsrep.actions import replicate, restore, rollback, scrub, snapshot, verify
-from zfsrep.actions.target_access import Session
 from zfsrep.cli import app
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.execute import CommandResult
 from zfsrep.targets import progress
+from zfsrep.targets.access import Session
 from zfsrep.targets.readiness import Readiness
 from zfsrep.targets.record import read_record
 

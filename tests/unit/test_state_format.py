@@ -23,8 +23,9 @@ from zfsrep.core.names import format_name
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from zfsrep.targets import progress
+from zfsrep.targets.access import ssh_host
 from zfsrep.targets.readiness import Readiness
-from zfsrep.targets.record import UP, WarmupRecord, read_record, record_path, ssh_host
+from zfsrep.targets.record import UP, WarmupRecord, read_record, record_path
 
 NOW = 1_795_320_420  # 2026-11-22T04:07:00Z
 

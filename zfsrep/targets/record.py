@@ -2,8 +2,8 @@
 that `replicate` learns the address to ssh to and `teardown` knows what to undo (it may run
 much later, as an ``ExecStopPost``, after a crash).
 
-`ssh_host(state_dir, target)` is the one function replicate needs: the target's configured
-``host`` when set, otherwise the address of the instance warmup brought up. Writing a record is
+`target_host(state_dir, target)` is what replicate and the other verbs need for a target
+without ``host`` (through `zfsrep.targets.access.ssh_host`): the address warmup brought it up at. Writing a record is
 bookkeeping (a state dir that cannot be written is a warning: `save_record`, `load_record`), but
 an address that is needed and cannot be read fails that target with one line naming the state
 dir and the fix.
@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zfsrep.config.model import TargetConfig
 from zfsrep.errors import ZfsrepError
 from zfsrep.state import WARMUP, problem, read_versioned, write_versioned
 
@@ -135,10 +134,3 @@ def target_host(state_dir: str | Path, target: str) -> str | None:
     if record is None or record.status != UP:
         return None
     return record.address
-
-
-def ssh_host(state_dir: str | Path, target: TargetConfig, *, warmed: str | None = None) -> str | None:
-    """Where to ssh for ``target``: its configured host, else ``warmed`` (the address a warmup in
-    this process just reported), else the address warmup recorded in the state dir. Raises
-    ZfsrepError (see `target_host`) only when the record is needed and cannot be read."""
-    return target.host or warmed or target_host(state_dir, target.name)
