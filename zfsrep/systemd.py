@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zfsrep import sinks
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.model import Config
 from zfsrep.unit_run import RUN_DIR_ENV, RUNS_SUBDIR
@@ -124,10 +125,9 @@ class UnitInputs:
 
 def inputs_from_config(config: Config, *, exe: str, config_file: str, **options: Any) -> UnitInputs:
     """The unit inputs a config implies: warmup targets, report sinks, state and lock dirs."""
-    report = config.report
     implied: dict[str, Any] = {
         "warmup_targets": tuple(sorted(n for n, t in config.targets.items() if t.warmup is not None)),
-        "report": any(s is not None for s in (report.honeycomb, report.healthchecks, report.webhook)),
+        "report": bool(sinks.configured(config.report)),
         "datasets": bool(config.datasets),
         "state_dir": config.state_dir,
         "lock_dir": config.lock_dir,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from zfsrep import sinks
 from zfsrep.actions import report_result
 from zfsrep.cli.common import (
     ConfigOption,
@@ -68,7 +69,7 @@ def command(
         usage_error(f"--max-age: {e}")
     if start and (verb or result):
         usage_error("--start sends only the start ping; it takes no --verb or --result")
-    if not (cfg.report.honeycomb or cfg.report.healthchecks or cfg.report.webhook):
+    if not sinks.configured(cfg.report):
         message = f"no sinks configured in [report] of {cfg.path}; nothing to send"
         if json:
             print_json({"report": None, "sinks": [], "planned": None, "exit_code": 0, "note": message})
