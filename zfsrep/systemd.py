@@ -38,7 +38,7 @@ DEFAULT_RANDOMIZED_DELAY = "5min"
 SNAPSHOT_PERMISSIONS = ("snapshot", "destroy", "mount")
 REPLICATE_PERMISSIONS = ("send", "hold", "release", "bookmark")
 # Where a unit keeps its credentials for its ExecStopPost steps: <lock_dir>/credentials/<unit>
-# (zfsrep.actions.kept_credentials explains why).
+# (zfsrep.systemd_credentials explains why).
 KEPT_CREDENTIALS_SUBDIR = "credentials"
 # TimeoutStopSec= per on-demand target of a unit. systemd bounds ExecStopPost= by the unit's stop
 # timeout (90 s by default) and kills what is still running: a killed teardown leaves the target

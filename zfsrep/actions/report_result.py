@@ -48,7 +48,10 @@ class Planned:
 
 
 @dataclass
-class ReportRun:
+class ReportOutcome:
+    """What `report-result` did: the report it made of the run, and what each sink got (or, with
+    --dry-run, would have got)."""
+
     report: RunReport | None  # None for a start ping
     deliveries: list[report.Delivery] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
@@ -138,13 +141,13 @@ def run(
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     started_at: Callable[[str | None], float | None] = service_started_at,
-) -> ReportRun:
+) -> ReportOutcome:
     env = os.environ if env is None else env
     unit = unit or detect_unit(env)
 
     if start:
         view = service_view(env, unit=unit)
-        out = ReportRun(report=None, strict=strict, dry_run=dry_run)
+        out = ReportOutcome(report=None, strict=strict, dry_run=dry_run)
         _tell_sinks(out, None, run_id(view.invocation_id), config, sleep)
         return out
 
@@ -153,12 +156,12 @@ def run(
     loaded = load_results(config.state_dir, list(verbs or ([] if result_files else ["replicate"])),
                           list(result_files or []))
     run_report = build_report(loaded, view, now=now, host=socket.gethostname(), max_age=max_age)
-    out = ReportRun(report=run_report, strict=strict, dry_run=dry_run)
+    out = ReportOutcome(report=run_report, strict=strict, dry_run=dry_run)
     _tell_sinks(out, run_report, run_id(view.invocation_id), config, sleep)
     return out
 
 
-def _tell_sinks(out: ReportRun, run_report: RunReport | None, rid: str | None, config: Config,
+def _tell_sinks(out: ReportOutcome, run_report: RunReport | None, rid: str | None, config: Config,
                 sleep: Callable[[float], None]) -> None:
     """Each configured sink, in turn: what it has to say about the run (or its start), sent."""
     from zfsrep import report

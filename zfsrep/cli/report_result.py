@@ -89,7 +89,7 @@ def command(
     raise typer.Exit(outcome.exit_code)
 
 
-def _render(outcome: report_result.ReportRun) -> None:
+def _render(outcome: report_result.ReportOutcome) -> None:
     if outcome.report is not None:
         typer.echo(outcome.report.headline())
         for note in outcome.report.stale:
