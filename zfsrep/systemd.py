@@ -43,7 +43,7 @@ KEPT_CREDENTIALS_SUBDIR = "credentials"
 # TimeoutStopSec= per on-demand target of a unit. systemd bounds ExecStopPost= by the unit's stop
 # timeout (90 s by default) and kills what is still running: a killed teardown leaves the target
 # up (an EC2 instance running and billed until `teardown --reap`). One teardown may wait 60 s for
-# the target's lock (zfsrep.actions.teardown.TEARDOWN_LOCK_WAIT), 60 s for ssh to export the pool,
+# the target's lock (zfsrep.targets.lifecycle.TEARDOWN_LOCK_WAIT), 60 s for ssh to export the pool,
 # then for EC2 to stop the instance and detach the volume (minutes); teardowns run one after the
 # other. Each step has its own timeout, so this only bounds a teardown that hangs.
 TEARDOWN_STOP_MINUTES = 15
