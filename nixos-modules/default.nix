@@ -21,14 +21,16 @@ let
   format = pkgs.formats.toml { };
   configFile = "/etc/zfsrep/config.toml";
 
-  # Credential name -> option holding the path on the machine. The config refers to "%d/<name>".
+  # The report sinks (name -> credential option, credential name, the config key it fills in),
+  # written from zfsrep/sinks (tests/tooling/test_sink_registry_files.py checks that they agree).
+  sinks = builtins.fromJSON (builtins.readFile ./sinks.json);
+
+  # Option holding the path on the machine -> credential name. The config refers to "%d/<name>".
   credentialNames = {
     sshKey = "ssh-key";
-    honeycombKey = "honeycomb-key";
     awsCredentials = "aws-credentials";
-    healthchecksUrl = "healthchecks-url";
-    webhookUrl = "webhook-url";
-  };
+  }
+  // lib.mapAttrs' (_: sink: lib.nameValuePair sink.option sink.credential) sinks;
   credentials = lib.filterAttrs (_: path: path != null) (
     lib.mapAttrs' (opt: name: lib.nameValuePair name cfg.credentials.${opt}) credentialNames
     // cfg.credentials.extra
@@ -75,15 +77,9 @@ let
       given = cfg.settings.report or { };
     in
     given
-    // lib.optionalAttrs (cfg.credentials.honeycombKey != null) {
-      honeycomb = { key_file = cred "honeycomb-key"; } // (given.honeycomb or { });
-    }
-    // lib.optionalAttrs (cfg.credentials.healthchecksUrl != null) {
-      healthchecks = { url_file = cred "healthchecks-url"; } // (given.healthchecks or { });
-    }
-    // lib.optionalAttrs (cfg.credentials.webhookUrl != null) {
-      webhook = { url_file = cred "webhook-url"; } // (given.webhook or { });
-    };
+    // lib.mapAttrs (name: sink: { ${sink.key} = cred sink.credential; } // (given.${name} or { })) (
+      lib.filterAttrs (_: sink: cfg.credentials.${sink.option} != null) sinks
+    );
   settings =
     cfg.settings
     // lib.optionalAttrs (targets != { }) { inherit targets; }
@@ -102,11 +98,7 @@ let
 
   datasets = settings.datasets or [ ];
   warmupTargets = lib.sort (a: b: a < b) (lib.attrNames (lib.filterAttrs (_: t: t ? warmup) targets));
-  hasSink = lib.any (s: report ? ${s}) [
-    "honeycomb"
-    "healthchecks"
-    "webhook"
-  ];
+  hasSink = lib.any (s: report ? ${s}) (lib.attrNames sinks);
 
   units = import ./units.nix {
     exe = lib.getExe cfg.package;
@@ -160,10 +152,7 @@ let
     lib.filterAttrs (_: t: t ? warmup && !(t ? known_hosts) && !(t ? ssh_config)) targets
   );
   unknownScrubTargets = lib.filter (t: !(targets ? ${t})) cfg.scrub.targets;
-  plainUrls = lib.filter (s: (report.${s} or { }) ? url) [
-    "healthchecks"
-    "webhook"
-  ];
+  plainUrls = lib.filter (s: (report.${s} or { }) ? url) (lib.attrNames sinks);
 in
 {
   _file = ./default.nix;
@@ -386,7 +375,7 @@ in
       }
     ];
     warnings = map (
-      s: "services.zfsrep: settings.report.${s}.url puts the URL (a secret) in the world-readable Nix store; use services.zfsrep.credentials.${s}Url instead."
+      s: "services.zfsrep: settings.report.${s}.url puts the URL (a secret) in the world-readable Nix store; use services.zfsrep.credentials.${sinks.${s}.option} instead."
     ) plainUrls;
 
     environment.etc."zfsrep/config.toml".source = checkedConfig;

@@ -1,10 +1,9 @@
-"""HTTP sinks for `report-result`: Honeycomb events, healthchecks-style pings, a JSON webhook.
+"""Sending a sink's requests (`zfsrep.sinks` builds them): the only module that imports ``requests``.
 
-The only module that imports ``requests``. Secrets — the Honeycomb key, ping and webhook URLs,
-webhook headers — are read from files, go only into the request, and never into a message: a
-destination is shown as ``scheme://host[:port]``, exceptions are described by their kind (never
-``str(exc)``, which holds the URL), and every message is scrubbed of the secrets it could hold.
 Each request has a bounded timeout and a bounded number of retries with exponential backoff.
+Secrets stay out of messages: a destination is shown as ``scheme://host[:port]``, exceptions are
+described by their kind (never ``str(exc)``, which holds the URL), and every message is scrubbed
+of the request's secrets.
 """
 
 from __future__ import annotations
@@ -12,49 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from zfsrep import __version__
-from zfsrep.config.model import HoneycombSink, PingSink, WebhookSink
-from zfsrep.core.run_report import truncate_utf8
-from zfsrep.errors import ZfsrepError
+from zfsrep.sinks.shared import Request, redact
 
 log = logging.getLogger(__name__)
 # urllib3 logs request paths at DEBUG; a healthchecks path is a secret.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.WARNING)
 
-USER_AGENT = f"zfsrep/{__version__}"
-PING_BODY_LIMIT = 100_000  # healthchecks keeps at most 100 kB of a ping body
 BACKOFF_BASE = 1.0  # seconds before the first retry; doubled each time
 BACKOFF_CAP = 30.0  # no wait between attempts is longer (also caps Retry-After)
-
-
-class SinkError(ZfsrepError):
-    """A sink cannot be used as configured (e.g. its secret file is unreadable)."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """One POST to a sink. ``url``, ``headers`` and ``secrets`` may hold secrets."""
-
-    sink: str
-    url: str
-    body: bytes
-    headers: dict[str, str]
-    what: str  # "run event", "fail ping", ...: for messages
-    fix: str  # what to check when it is refused
-    secrets: tuple[str, ...] = ()
-    batch_size: int | None = None  # a Honeycomb batch: check each event's status
-
-    @property
-    def destination(self) -> str:
-        return destination(self.url)
 
 
 @dataclass
@@ -72,108 +42,6 @@ class Delivery:
         return {"sink": self.sink, "ok": self.ok, "destination": self.destination, "sent": self.sent,
                 "attempts": self.attempts, "error": self.detail or None}
 
-
-# --- secrets -----------------------------------------------------------------------------------
-
-
-def read_secret(path: str, what: str, config_key: str) -> str:
-    """The stripped content of a secret file; a SinkError (naming the file, never its content)."""
-    try:
-        value = Path(path).read_text().strip()
-    except FileNotFoundError:
-        raise SinkError(f"{what} file {path} does not exist; create it or fix {config_key}") from None
-    except OSError as e:
-        raise SinkError(f"cannot read {what} file {path}: {e.strerror}; "
-                        f"check its permissions or fix {config_key}") from None
-    except UnicodeDecodeError:
-        raise SinkError(f"{what} file {path} is not UTF-8 text; fix {config_key}") from None
-    if not value:
-        raise SinkError(f"{what} file {path} is empty; put the {what} in it or fix {config_key}")
-    return value
-
-
-def read_headers(path: str, config_key: str) -> dict[str, str]:
-    """``Name: value`` lines (blank lines and ``#`` comments skipped)."""
-    text = read_secret(path, "headers", config_key)
-    headers: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-            raise SinkError(f"headers file {path} line {n}: expected `Name: value`; fix the file or {config_key}")
-        headers[name.strip()] = value.strip()
-    return headers
-
-
-def destination(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: safe to show (no path, query or credentials)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(invalid URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme or '?'}://{host}{port}"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return text
-
-
-# --- building requests ---------------------------------------------------------------------------
-
-
-def honeycomb_requests(sink: HoneycombSink, events: list[tuple[str, dict[str, Any]]]) -> list[Request]:
-    """``events`` are ``(RFC 3339 time, fields)``: one POST each to /1/events/<dataset>, or one
-    POST to /1/batch/<dataset> with ``sink.batch``."""
-    key = read_secret(sink.key_file, "Honeycomb key", "report.honeycomb.key_file")
-    fix = f"check the key in {sink.key_file} and report.honeycomb.api_host"
-    base = sink.api_host.rstrip("/")
-    dataset = quote(sink.dataset, safe="")
-    headers = {"X-Honeycomb-Team": key, "Content-Type": "application/json", "User-Agent": USER_AGENT}
-    if sink.batch:
-        body = json.dumps([{"time": t, "data": data} for t, data in events]).encode()
-        return [Request("honeycomb", f"{base}/1/batch/{dataset}", body, headers,
-                        f"{len(events)} events (batch)", fix, (key,), batch_size=len(events))]
-    return [
-        Request("honeycomb", f"{base}/1/events/{dataset}", json.dumps(data).encode(),
-                headers | {"X-Honeycomb-Event-Time": t}, f"{data.get('event', 'event')} event", fix, (key,))
-        for t, data in events
-    ]
-
-
-def ping_request(sink: PingSink, kind: str, body: str, run_id: str | None = None) -> Request:
-    """A healthchecks-style ping: ``kind`` "success" → URL, "fail" → URL/fail, "start" → URL/start."""
-    url = sink.url or read_secret(sink.url_file or "", "ping URL", "report.healthchecks.url_file")
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/") + ("" if kind == "success" else f"/{kind}")
-    query = parts.query
-    if run_id:
-        query = (query + "&" if query else "") + urlencode({"rid": run_id})
-    full = urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
-    where = f"report.healthchecks.{'url_file' if sink.url_file else 'url'}"
-    return Request("healthchecks", full, truncate_utf8(body, PING_BODY_LIMIT),
-                   {"Content-Type": "text/plain; charset=utf-8", "User-Agent": USER_AGENT},
-                   f"{kind} ping", f"check the URL in {sink.url_file or where}", (url, parts.path))
-
-
-def webhook_request(sink: WebhookSink, document: dict[str, Any]) -> Request:
-    url = sink.url or read_secret(sink.url_file or "", "webhook URL", "report.webhook.url_file")
-    extra = read_headers(sink.headers_file, "report.webhook.headers_file") if sink.headers_file else {}
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT} | extra
-    secrets = (url, urlsplit(url).path, *extra.values())
-    return Request("webhook", url, json.dumps(document).encode(), headers, "run document",
-                   f"check {sink.url_file or 'report.webhook.url'}"
-                   + (f" and {sink.headers_file}" if sink.headers_file else ""), secrets)
-
-
-# --- sending -----------------------------------------------------------------------------------
 
 
 def deliver(

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zfsrep import sinks
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.model import Config
 from zfsrep.unit_run import RUN_DIR_ENV, RUNS_SUBDIR
@@ -37,12 +38,12 @@ DEFAULT_RANDOMIZED_DELAY = "5min"
 SNAPSHOT_PERMISSIONS = ("snapshot", "destroy", "mount")
 REPLICATE_PERMISSIONS = ("send", "hold", "release", "bookmark")
 # Where a unit keeps its credentials for its ExecStopPost steps: <lock_dir>/credentials/<unit>
-# (zfsrep.actions.kept_credentials explains why).
+# (zfsrep.systemd_credentials explains why).
 KEPT_CREDENTIALS_SUBDIR = "credentials"
 # TimeoutStopSec= per on-demand target of a unit. systemd bounds ExecStopPost= by the unit's stop
 # timeout (90 s by default) and kills what is still running: a killed teardown leaves the target
 # up (an EC2 instance running and billed until `teardown --reap`). One teardown may wait 60 s for
-# the target's lock (zfsrep.actions.teardown.TEARDOWN_LOCK_WAIT), 60 s for ssh to export the pool,
+# the target's lock (zfsrep.targets.lifecycle.TEARDOWN_LOCK_WAIT), 60 s for ssh to export the pool,
 # then for EC2 to stop the instance and detach the volume (minutes); teardowns run one after the
 # other. Each step has its own timeout, so this only bounds a teardown that hangs.
 TEARDOWN_STOP_MINUTES = 15
@@ -124,10 +125,9 @@ class UnitInputs:
 
 def inputs_from_config(config: Config, *, exe: str, config_file: str, **options: Any) -> UnitInputs:
     """The unit inputs a config implies: warmup targets, report sinks, state and lock dirs."""
-    report = config.report
     implied: dict[str, Any] = {
         "warmup_targets": tuple(sorted(n for n, t in config.targets.items() if t.warmup is not None)),
-        "report": any(s is not None for s in (report.honeycomb, report.healthchecks, report.webhook)),
+        "report": bool(sinks.configured(config.report)),
         "datasets": bool(config.datasets),
         "state_dir": config.state_dir,
         "lock_dir": config.lock_dir,

@@ -23,7 +23,7 @@ import pytest
 import tomli_w
 
 from zfsrep.config.model import TargetConfig
-from zfsrep.readiness import HostKeyError, SshTimeout, wait_for_ssh
+from zfsrep.targets.readiness import HostKeyError, SshTimeout, wait_for_ssh
 
 pytestmark = pytest.mark.lab
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from tests.unit.fake_zfs import FakeZfs, _options
-from zfsrep.actions.target_access import Session
 from zfsrep.config.load import parse_config
 from zfsrep.core.snapshot import Snapshot
+from zfsrep.targets.access import Session
 
 CONFIG = """
 state_dir = "{state}"

@@ -27,7 +27,8 @@ from zfsrep.cli import app
 from zfsrep.config.load import parse_config
 from zfsrep.core.result import NOTHING_TO_DO, OK, PLANNED
 from zfsrep.ec2 import Ec2, Ec2Error, explain
-from zfsrep.warmup_state import DOWN, UP, read_record, ssh_host
+from zfsrep.targets.access import ssh_host
+from zfsrep.targets.record import DOWN, UP, read_record
 
 REGION = "us-east-1"
 AMI = "ami-12345678"

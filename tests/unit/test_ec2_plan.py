@@ -11,7 +11,8 @@ from zfsrep.core.warmup_plan import (
     Attachment, InstanceView, PlanError, VolumeView, backoff_delays, pick_instance, plan_instance, plan_reap,
     plan_teardown, plan_volume,
 )
-from zfsrep.warmup_state import UP, WarmupRecord, read_record, ssh_host, target_host, write_record
+from zfsrep.targets.access import ssh_host
+from zfsrep.targets.record import UP, WarmupRecord, read_record, target_host, write_record
 
 
 def inst(state="running", zone="eu-central-1a", iid="i-1", launched=0.0, **tags) -> InstanceView:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from zfsrep.actions.ondemand import printed_address
 from zfsrep.config.load import parse_config
 from zfsrep.errors import ConfigError, ZfsrepError
-from zfsrep.readiness import wait_for_ssh, HostKeyError
 from zfsrep.execute import CommandResult
 from zfsrep.ssh import SshSession, ssh_options
+from zfsrep.targets.command import printed_address
+from zfsrep.targets.readiness import HostKeyError, wait_for_ssh
 
 
 def _target(body: str, name: str = "offsite"):

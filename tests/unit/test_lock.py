@@ -14,6 +14,7 @@ from zfsrep.cli import app
 from zfsrep.config.load import parse_config
 from zfsrep.errors import LockError
 from zfsrep.lock import held_by_this_process, lock_path, target_lock
+from zfsrep.targets import lifecycle
 
 HOLDER = """
 import sys, time
@@ -136,7 +137,7 @@ def test_teardown_gives_up_after_lock_timeout_and_leaves_the_target_up(tmp_path)
 
 
 def test_teardown_waits_at_most_its_own_bound(tmp_path, monkeypatch):
-    monkeypatch.setattr(teardown, "TEARDOWN_LOCK_WAIT", 1.0)  # below lock_timeout (10 minutes)
+    monkeypatch.setattr(lifecycle, "TEARDOWN_LOCK_WAIT", 1.0)  # below lock_timeout (10 minutes)
     holder = hold_in_child(tmp_path / "lock", "cold", 30)
     try:
         start = time.monotonic()

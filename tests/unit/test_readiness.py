@@ -11,7 +11,7 @@ import pytest
 
 from zfsrep.config.model import TargetConfig
 from zfsrep.execute import CommandResult, Runner
-from zfsrep.readiness import (
+from zfsrep.targets.readiness import (
     AUTH, DOWN, KEY_CHANGED, KEY_UNKNOWN, READY, HostKeyError, SshAuthError, SshTimeout, classify, probe_argv,
     wait_for_ssh,
 )

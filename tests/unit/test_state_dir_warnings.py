@@ -17,13 +17,14 @@ from tests.unit.fake_zfs import FakeZfs
 from tests.unit.getting_back_fakes import MoreZfs, connect_to, copy_to, target_zfs
 from tests.unit.test_pool_status import CLEAN
 from zfsrep import state
-from zfsrep.actions import replicate, restore, rollback, scrub, snapshot, verify, warmup
-from zfsrep.actions.target_access import Session
+from zfsrep.actions import replicate, restore, rollback, scrub, snapshot, verify
 from zfsrep.cli import app
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.execute import CommandResult
-from zfsrep.readiness import Readiness
-from zfsrep.warmup_state import read_record
+from zfsrep.targets import progress
+from zfsrep.targets.access import Session
+from zfsrep.targets.readiness import Readiness
+from zfsrep.targets.record import read_record
 
 CONFIG = """
 state_dir = "{state}"
@@ -221,7 +222,7 @@ def test_restore_result_that_cannot_be_stored_keeps_its_exit_code(blocked, monke
 
 def test_warmup_brings_the_target_up_and_warns_about_its_record_and_result(blocked, monkeypatch):
     path, state_file = blocked
-    monkeypatch.setattr(warmup, "wait_for_ssh", lambda *a, **k: Readiness(host="cold.example.org", attempts=1, seconds=0.0))
+    monkeypatch.setattr(progress, "wait_for_ssh", lambda *a, **k: Readiness(host="cold.example.org", attempts=1, seconds=0.0))
     r = invoke("warmup", "-c", str(path), "-t", "cold", "--json")
     assert r.exit_code == 0, r.output
     lines = warning_lines(r.stderr, state_file)

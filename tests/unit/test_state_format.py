@@ -17,13 +17,15 @@ from tests.unit.getting_back_fakes import CONFIG as REPLICATE_CONFIG
 from tests.unit.test_listing_cache import replicate_once, two_hosts
 from tests.unit.test_state_dir_warnings import WARMUP
 from zfsrep import state
-from zfsrep.actions import replicate, snapshot, warmup
+from zfsrep.actions import replicate, snapshot
 from zfsrep.cli import app
 from zfsrep.core.names import format_name
 from zfsrep.core.result import OK, ItemResult, RunResult
 from zfsrep.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
-from zfsrep.readiness import Readiness
-from zfsrep.warmup_state import UP, WarmupRecord, read_record, record_path, ssh_host
+from zfsrep.targets import progress
+from zfsrep.targets.access import ssh_host
+from zfsrep.targets.readiness import Readiness
+from zfsrep.targets.record import UP, WarmupRecord, read_record, record_path
 
 NOW = 1_795_320_420  # 2026-11-22T04:07:00Z
 
@@ -242,7 +244,7 @@ def test_an_old_warmup_record_is_read_as_before_and_rewritten_with_its_format(cf
 
 def test_warmup_writes_its_record_with_its_format(cfg, monkeypatch):
     path, state_dir = cfg
-    monkeypatch.setattr(warmup, "wait_for_ssh", lambda *a, **k: Readiness(host="cold.example.org", attempts=1,
+    monkeypatch.setattr(progress, "wait_for_ssh", lambda *a, **k: Readiness(host="cold.example.org", attempts=1,
                                                                            seconds=0.0))
     r = invoke("warmup", "-c", str(path), "-t", "cold")
     assert r.exit_code == EXIT_OK, r.output
@@ -275,7 +277,7 @@ def test_warmup_refuses_to_overwrite_a_newer_warmup_record_and_does_nothing(cfg,
     path, state_dir = cfg
     marker = tmp_path / "warmed"
     path.write_text(path.read_text().replace('command = ["true"]', f'command = ["touch", "{marker}"]', 1))
-    monkeypatch.setattr(warmup, "wait_for_ssh", lambda *a, **k: pytest.fail("went on to wait for ssh"))
+    monkeypatch.setattr(progress, "wait_for_ssh", lambda *a, **k: pytest.fail("went on to wait for ssh"))
     record_file, before = newer_record(state_dir)
     r = invoke("warmup", "-c", str(path), "-t", "cold")
     assert r.exit_code == EXIT_FAILED, r.output

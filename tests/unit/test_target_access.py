@@ -1,4 +1,4 @@
-"""Reaching an on-demand target for the getting-data-back verbs (`target_access.connector`): the
+"""Reaching an on-demand target for the getting-data-back verbs (`targets.access.connector`): the
 warnings of its warmup and teardown reach the verb's result (and the CLI's stderr and --json once
 each), the address warmup reported is used without reading it back from the state dir, and a
 warmup record that is needed but cannot be read fails that target with one line, no traceback.
@@ -16,14 +16,16 @@ from typer.testing import CliRunner
 
 from tests.unit.getting_back_fakes import MoreZfs, copy_to, target_zfs
 from tests.unit.test_state_dir_warnings import WARMUP
-from zfsrep.actions import target_access, teardown, verify, warmup
+from zfsrep.actions import verify
 from zfsrep.cli import app
 from zfsrep.config.load import parse_config
 from zfsrep.config.model import TargetConfig
-from zfsrep.core.result import OK, ItemResult, RunResult
+from zfsrep.core.result import OK, ItemResult
 from zfsrep.errors import ZfsrepError
-from zfsrep.readiness import Readiness
-from zfsrep.warmup_state import UP, WarmupRecord, record_path, ssh_host, write_record
+from zfsrep.targets import access, lifecycle, progress
+from zfsrep.targets.access import ssh_host
+from zfsrep.targets.readiness import Readiness
+from zfsrep.targets.record import UP, WarmupRecord, load_record, record_path, write_record
 
 CONFIG = """
 state_dir = "{state}"
@@ -62,8 +64,8 @@ def sides(monkeypatch):
     for ds in ("tank/home", "tank/db"):
         copy_to(target, source.add_snapshot(f"{ds}@s1"), f"backup/h/{ds}")
     FakeSsh.target, FakeSsh.hosts = target, []
-    monkeypatch.setattr(target_access, "SshSession", FakeSsh)
-    monkeypatch.setattr(warmup, "wait_for_ssh",
+    monkeypatch.setattr(access, "SshSession", FakeSsh)
+    monkeypatch.setattr(progress, "wait_for_ssh",
                         lambda target, address, **k: Readiness(host=address, attempts=1, seconds=0.0))
     monkeypatch.setattr(verify, "Runner", lambda: source)
     return source, target
@@ -96,11 +98,10 @@ def test_teardown_warnings_are_carried_too(tmp_path, sides, monkeypatch):
     cfg = parse_config(path.read_text(), path=str(path))
     said = "target cold: torn down without its lock: cannot open /x: Permission denied; set lock_dir to ..."
 
-    def down(config, *, now, targets):
-        return RunResult(verb="teardown", started_at=now, items=[
-            ItemResult(dataset="backup/h", target="cold", status=OK, details={"warnings": [said]})])
+    def down(config, target):
+        return ItemResult(dataset="backup/h", target="cold", status=OK, details={"warnings": [said]})
 
-    monkeypatch.setattr(teardown, "run", down)
+    monkeypatch.setattr(lifecycle, "down", down)
     result = verify.run(cfg, now=time.time(), targets=["cold"], runner=sides[0])
     assert [i.details.get("warnings") for i in result.items] == [[said], [said]]
     assert all(i.status == OK for i in result.items)
@@ -125,18 +126,18 @@ def test_the_address_warmup_reports_is_used_without_the_state_dir(tmp_path, side
     cfg = parse_config(path.read_text(), path=str(path))
     nameless = TargetConfig(name="cold", host=None, dataset="backup/h", warmup=cfg.targets["cold"].warmup)
 
-    def up(config, *, now, targets):
-        return RunResult(verb="warmup", started_at=now, items=[
-            ItemResult(dataset="backup/h", target="cold", status=OK, details={"address": "10.0.0.7"})])
+    def up(config, target):
+        return ItemResult(dataset="backup/h", target="cold", status=OK, details={"address": "10.0.0.7"})
 
-    monkeypatch.setattr(warmup, "run", up)
-    monkeypatch.setattr(teardown, "run", lambda config, *, now, targets: RunResult(verb="teardown", started_at=now))
-    with target_access.connector(cfg, now=time.time())(nameless) as session:
+    monkeypatch.setattr(lifecycle, "up", up)
+    monkeypatch.setattr(lifecycle, "down", lambda config, target: ItemResult(dataset="backup/h", target="cold",
+                                                                             status=OK))
+    with access.connector(cfg)(nameless) as session:
         assert session.steps == ["warmed up cold"]
     assert FakeSsh.hosts == ["10.0.0.7"]
 
 
-# --- warmup_state.ssh_host ---------------------------------------------------------------------
+# --- access.ssh_host ---------------------------------------------------------------------------
 
 NAMELESS = TargetConfig(name="cold", host=None, dataset="backup/h")
 
@@ -188,7 +189,7 @@ def test_an_unreadable_record_fails_only_the_target_that_needs_it(tmp_path, side
     cfg = parse_config(path.read_text(), path=str(path))
     write_record(cfg.state_dir, WarmupRecord(target="cold", kind="ec2", status=UP, address="10.0.0.7"))
     deny_reading(monkeypatch)
-    connect = target_access.connector(cfg, now=time.time(), warm=False, lock=False)
+    connect = access.connector(cfg, warm=False, lock=False)
     with pytest.raises(ZfsrepError, match="cannot read the warmup record of target cold"):
         with connect(NAMELESS):
             pass
@@ -231,6 +232,6 @@ instance_id = "i-0123456789abcdef0"
 def test_a_damaged_warmup_record_is_a_warning_for_warmup_and_teardown(tmp_path):
     record_path(tmp_path, "cold").write_text("{not json")
     warnings: list[str] = []
-    assert warmup.load_record(str(tmp_path), "cold", warnings) is None
+    assert load_record(str(tmp_path), "cold", warnings) is None
     (line,) = warnings
     assert line.startswith(f"the warmup record of target cold in {tmp_path} is damaged") and "\n" not in line

@@ -37,8 +37,8 @@ from zfsrep.lock import target_lock
 from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
+from zfsrep.targets.access import ssh_host
 from zfsrep.targets.select import TargetCopies, check_targets, covers, pick_datasets, target_dataset
-from zfsrep.warmup_state import ssh_host
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse
 from zfsrep.zfs import stream as zs

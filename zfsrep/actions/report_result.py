@@ -15,20 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zfsrep import state
+from zfsrep import sinks, state
 from zfsrep.config.model import Config
 from zfsrep.core.result import RunResult
 from zfsrep.core.run_report import (
     LoadedResult,
     RunReport,
     build_report,
-    rfc3339,
     run_id,
     service_view,
     unit_from_cgroup,
 )
 from zfsrep.errors import EXIT_FAILED, EXIT_OK
 from zfsrep.execute import Runner
+from zfsrep.sinks.shared import SinkError
 
 if TYPE_CHECKING:  # requests is imported only when a report is actually sent
     from zfsrep import report
@@ -48,7 +48,10 @@ class Planned:
 
 
 @dataclass
-class ReportRun:
+class ReportOutcome:
+    """What `report-result` did: the report it made of the run, and what each sink got (or, with
+    --dry-run, would have got)."""
+
     report: RunReport | None  # None for a start ping
     deliveries: list[report.Delivery] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
@@ -138,20 +141,14 @@ def run(
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     started_at: Callable[[str | None], float | None] = service_started_at,
-) -> ReportRun:
-    from zfsrep import report
-
+) -> ReportOutcome:
     env = os.environ if env is None else env
     unit = unit or detect_unit(env)
-    sinks = config.report
 
     if start:
         view = service_view(env, unit=unit)
-        out = ReportRun(report=None, strict=strict, dry_run=dry_run)
-        if sinks.healthchecks is not None:
-            _dispatch(out, "healthchecks",
-                      lambda: [report.ping_request(sinks.healthchecks, "start", "", run_id(view.invocation_id))],
-                      config, sleep)
+        out = ReportOutcome(report=None, strict=strict, dry_run=dry_run)
+        _tell_sinks(out, None, run_id(view.invocation_id), config, sleep)
         return out
 
     view = service_view(env, service_result=service_result, exit_code=exit_code, exit_status=exit_status,
@@ -159,35 +156,27 @@ def run(
     loaded = load_results(config.state_dir, list(verbs or ([] if result_files else ["replicate"])),
                           list(result_files or []))
     run_report = build_report(loaded, view, now=now, host=socket.gethostname(), max_age=max_age)
-    out = ReportRun(report=run_report, strict=strict, dry_run=dry_run)
-
-    if sinks.honeycomb is not None:
-        events = [(rfc3339(run_report.finished_at), run_report.item_fields(i)) for i in run_report.items]
-        events.append((rfc3339(run_report.finished_at), run_report.summary_fields()))
-        _dispatch(out, "honeycomb", lambda: report.honeycomb_requests(sinks.honeycomb, events), config, sleep)
-    if sinks.healthchecks is not None:
-        kind = "success" if run_report.success else "fail"
-        rid = run_id(view.invocation_id)
-        _dispatch(out, "healthchecks",
-                  lambda: [report.ping_request(sinks.healthchecks, kind, run_report.text(), rid)], config, sleep)
-    if sinks.webhook is not None:
-        _dispatch(out, "webhook", lambda: [report.webhook_request(sinks.webhook, run_report.to_dict())],
-                  config, sleep)
+    out = ReportOutcome(report=run_report, strict=strict, dry_run=dry_run)
+    _tell_sinks(out, run_report, run_id(view.invocation_id), config, sleep)
     return out
 
 
-def _dispatch(out: ReportRun, sink: str, build: Callable[[], list[report.Request]], config: Config,
-              sleep: Callable[[float], None]) -> None:
+def _tell_sinks(out: ReportOutcome, run_report: RunReport | None, rid: str | None, config: Config,
+                sleep: Callable[[float], None]) -> None:
+    """Each configured sink, in turn: what it has to say about the run (or its start), sent."""
     from zfsrep import report
 
-    try:
-        requests_ = build()
-    except report.SinkError as e:
-        out.deliveries.append(report.Delivery(sink, False, "", detail=f"{sink}: {e}"))
-        return
-    if out.dry_run:
-        out.planned += [Planned(r.sink, r.destination, r.what, r.body.decode("utf-8", "replace"))
-                        for r in requests_]
-        return
-    out.deliveries.append(report.deliver(sink, requests_, timeout=config.report.timeout,
-                                         retries=config.report.retries, sleep=sleep))
+    for sink, settings in sinks.configured(config.report):
+        try:
+            requests_ = sink.build_requests(settings, run_report, rid)
+        except SinkError as e:
+            out.deliveries.append(report.Delivery(sink.NAME, False, "", detail=f"{sink.NAME}: {e}"))
+            continue
+        if not requests_:  # nothing to say (no start message)
+            continue
+        if out.dry_run:
+            out.planned += [Planned(r.sink, r.destination, r.what, r.body.decode("utf-8", "replace"))
+                            for r in requests_]
+            continue
+        out.deliveries.append(report.deliver(sink.NAME, requests_, timeout=config.report.timeout,
+                                             retries=config.report.retries, sleep=sleep))

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from zfsrep.actions.target_access import Connect, Session, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.restore_plan import (
@@ -33,6 +32,7 @@ from zfsrep.core.snapshot import Snapshot, is_descendant, pool_of
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, Stage, run_pipeline
+from zfsrep.targets.access import Connect, Session, connector
 from zfsrep.targets.select import require_target, target_dataset
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse as zparse
@@ -232,7 +232,7 @@ def run(config: Config, spec: str, *, target: str, now: float, to: str | None = 
     t = require_target(config, target)
     runner = runner or Runner()
     # Replacing a live dataset: no replicate to this target may run meanwhile (it reads the source).
-    connect = connect or connector(config, now=now, lock=True if force else None)
+    connect = connect or connector(config, lock=True if force else None)
     with connect(t) as session:
         prepared = plan(spec, t, session, runner=runner, to=to, force=force)
         if on_plan is not None:

@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.rollback_plan import REFUSE, RollbackPlan, plan_rollback
 from zfsrep.errors import UsageError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.access import Connect, connector
 from zfsrep.targets.select import require_target, target_dataset
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import parse as zparse
@@ -42,7 +42,7 @@ def side(config: Config, *, now: float, target: str | None, runner: Runner | Non
         yield runner or Runner(), "source"
         return
     t = require_target(config, target)
-    with (connect or connector(config, now=now, lock=True))(t) as session:
+    with (connect or connector(config, lock=True))(t) as session:
         yield session.runner, f"target {t.name}"
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import socket
 import time
 
-from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core.pool_status import PoolStatus, parse_pool_status
 from zfsrep.core.result import FAILED, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.snapshot import pool_of
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.access import Connect, connector
 from zfsrep.targets.select import require_target
 
 VERB = "scrub"
@@ -44,7 +44,7 @@ def run(config: Config, *, now: float, target: str, wait: bool = False, dry_run:
             [f"tear {t.name} down"] if t.warmup is not None else [])
         return result
     try:
-        with (connect or connector(config, now=now))(t) as session:
+        with (connect or connector(config))(t) as session:
             status = _scrub(session.runner, t, pool, wait=wait, item=item)
         session.annotate(item)
     except ZfsrepError as e:

@@ -11,12 +11,12 @@ import socket
 import time
 
 from zfsrep.actions.listing import Side, datasets_of, list_source, list_target
-from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, ItemResult, RunResult
 from zfsrep.core.verify_plan import side_by_side
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.access import Connect, connector
 from zfsrep.targets.select import pick_targets, selected_entries
 from zfsrep.zfs import ZfsClient
 
@@ -27,7 +27,7 @@ SOURCE = "source"
 def run(config: Config, *, now: float, targets: list[str] | None = None, dataset: str | None = None,
         runner: Runner | None = None, connect: Connect | None = None) -> RunResult:
     runner = runner or Runner()
-    connect = connect or connector(config, now=now)
+    connect = connect or connector(config)
     result = RunResult(verb=VERB, started_at=float(now), host=runner.host or socket.gethostname())
     clock = time.monotonic()
     entries = selected_entries(config, dataset)

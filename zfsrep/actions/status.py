@@ -79,13 +79,13 @@ def run(
     problems: dict[str, str] = {}  # target name -> why it could not be checked live
     if live:
         # ssh and on-demand targets: only needed to look live
-        from zfsrep.actions.target_access import connector
+        from zfsrep.targets.access import connector
 
         try:
             source_snaps = _list(ZfsClient(local or Runner()), [(e.name, e.recursive) for e in entries])
         except ZfsrepError as e:
             problems = {t.name: f"cannot list snapshots on this host: {_first_line(e)}" for _, t in wanted}
-        connect = connect or connector(config, now=now, warm=False, lock=False)
+        connect = connect or connector(config, warm=False, lock=False)
         for t in {t.name: t for _, t in wanted}.values():
             if t.name in problems:
                 continue

@@ -12,12 +12,12 @@ import time
 
 from zfsrep.actions.deep_verify import DeepSkip, Reader, deep_check
 from zfsrep.actions.listing import Side, datasets_of, list_source, list_target
-from zfsrep.actions.target_access import Connect, connector
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core.result import FAILED, OK, ItemResult, RunResult
 from zfsrep.core.verify_plan import Comparison, compare
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.targets.access import Connect, connector
 from zfsrep.targets.select import pick_targets, selected_entries, target_dataset
 from zfsrep.zfs import ZfsClient
 
@@ -29,7 +29,7 @@ def run(config: Config, *, now: float, targets: list[str] | None = None, dataset
         deep: bool = False, sample: int = DEFAULT_SAMPLE, runner: Runner | None = None,
         connect: Connect | None = None) -> RunResult:
     runner = runner or Runner()
-    connect = connect or connector(config, now=now)
+    connect = connect or connector(config)
     host = runner.host or socket.gethostname()
     result = RunResult(verb=VERB, started_at=float(now), host=host)
     clock = time.monotonic()

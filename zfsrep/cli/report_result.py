@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from zfsrep import sinks
 from zfsrep.actions import report_result
 from zfsrep.cli.common import (
     ConfigOption,
@@ -68,9 +69,9 @@ def command(
         usage_error(f"--max-age: {e}")
     if start and (verb or result):
         usage_error("--start sends only the start ping; it takes no --verb or --result")
-    if not (cfg.report.honeycomb or cfg.report.healthchecks or cfg.report.webhook):
+    if not sinks.configured(cfg.report):
         message = f"no sinks configured in [report] of {cfg.path}; nothing to send"
-        finish(report_result.ReportRun(report=None), json=json, note=message,
+        finish(report_result.ReportOutcome(report=None), json=json, note=message,
                render=lambda _: typer.echo(f"zfsrep: {message}", err=True))
 
     outcome = guarded(lambda: report_result.run(
@@ -81,7 +82,7 @@ def command(
     finish(outcome, json=json, render=_render)
 
 
-def _render(outcome: report_result.ReportRun) -> None:
+def _render(outcome: report_result.ReportOutcome) -> None:
     """Prints itself: a sink that failed is a line on stderr."""
     if outcome.report is not None:
         typer.echo(outcome.report.headline())

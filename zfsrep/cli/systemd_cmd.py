@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from zfsrep import unit_run
-from zfsrep.actions import delegation, kept_credentials
+from zfsrep import systemd_credentials, unit_run
+from zfsrep.actions import delegation
 from zfsrep.cli.common import (
     ConfigOption,
     DryRunOption,
@@ -204,14 +204,14 @@ def unallow(user: UserOption, permissions: PermissionsOption = ALL_PERMISSIONS, 
 @app.command("keep-credentials")
 def keep_credentials() -> None:
     """Copy $CREDENTIALS_DIRECTORY to $ZFSREP_KEPT_CREDENTIALS for the unit's ExecStopPost steps (ExecStartPre)."""
-    names = guarded(lambda: kept_credentials.keep(os.environ.get("CREDENTIALS_DIRECTORY"), os.environ.get(KEPT_ENV)))
+    names = guarded(lambda: systemd_credentials.keep(os.environ.get("CREDENTIALS_DIRECTORY"), os.environ.get(KEPT_ENV)))
     typer.echo(f"kept {len(names)} credential(s) for the stop phase in {os.environ[KEPT_ENV]}: {', '.join(names)}")
 
 
 @app.command("drop-credentials")
 def drop_credentials() -> None:
     """Remove what keep-credentials copied (the unit's last ExecStopPost)."""
-    if guarded(lambda: kept_credentials.drop(os.environ.get(KEPT_ENV))):
+    if guarded(lambda: systemd_credentials.drop(os.environ.get(KEPT_ENV))):
         typer.echo(f"removed {os.environ[KEPT_ENV]}")
 
 

@@ -169,3 +169,8 @@ def size(value: Any) -> str:
     if not isinstance(value, str) or not _SIZE.match(value):
         raise ValueError(f'expected a size like "256M" or "1G", got {describe(value)}')
     return value
+
+
+def base_url(value: Any) -> str:
+    """A URL that paths are appended to: without a trailing slash."""
+    return string(value).rstrip("/")

@@ -1,7 +1,7 @@
 """Pure plans for on-demand targets: what `warmup`, `teardown` and `teardown --reap` will do,
 given what EC2 (or the state file) says now. No I/O; `now` is passed in.
 
-A plan is a list of `Step`s; `zfsrep.actions.warmup` / `zfsrep.actions.teardown` apply them in
+A plan is a list of `Step`s; `zfsrep.targets.ec2` / `zfsrep.targets.command` apply them in
 order and `--dry-run` prints their text. A refusal (volume in another zone, attached to another
 instance, instance terminated) is a `PlanError` whose message is the one actionable line.
 """

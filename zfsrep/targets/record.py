@@ -2,9 +2,9 @@
 that `replicate` learns the address to ssh to and `teardown` knows what to undo (it may run
 much later, as an ``ExecStopPost``, after a crash).
 
-`ssh_host(state_dir, target)` is the one function replicate needs: the target's configured
-``host`` when set, otherwise the address of the instance warmup brought up. Writing a record is
-bookkeeping (a state dir that cannot be written is a warning, see `zfsrep.actions.warmup`), but
+`target_host(state_dir, target)` is what replicate and the other verbs need for a target
+without ``host`` (through `zfsrep.targets.access.ssh_host`): the address warmup brought it up at. Writing a record is
+bookkeeping (a state dir that cannot be written is a warning: `save_record`, `load_record`), but
 an address that is needed and cannot be read fails that target with one line naming the state
 dir and the fix.
 """
@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from zfsrep.config.model import TargetConfig
 from zfsrep.errors import ZfsrepError
 from zfsrep.state import WARMUP, problem, read_versioned, write_versioned
 
@@ -75,6 +74,45 @@ def write_record(state_dir: str | Path, record: WarmupRecord) -> None:
     write_versioned(record_path(state_dir, record.target), WARMUP, record.to_dict())
 
 
+def save_record(state_dir: str, record: WarmupRecord, warnings: list[str]) -> None:
+    """Keep ``record`` in the state dir. One that cannot be written is a warning (added to
+    ``warnings`` once), not a failure: the target is brought up or down all the same."""
+    try:
+        write_record(state_dir, record)
+    except OSError as e:
+        _warn_once(warnings, problem(
+            state_dir, e, doing=f"write the warmup record of target {record.target}",
+            consequence="teardown and replicate will not know what warmup did (teardown falls back to what it finds)",
+        ))
+
+
+def load_record(state_dir: str, target: str, warnings: list[str]) -> WarmupRecord | None:
+    """The target's warmup record; None (and a warning) if the state dir cannot be read."""
+    try:
+        return read_record(state_dir, target)
+    except OSError as e:
+        _warn_once(warnings, problem(state_dir, e, doing=f"read the warmup record of target {target}",
+                                     consequence="going by what is found instead"))
+    except (ValueError, TypeError, KeyError) as e:  # not JSON, or not a record
+        _warn_once(warnings, f"the warmup record of target {target} in {state_dir} is damaged ({e}); "
+                             "going by what is found instead (it is rewritten when this run records)")
+    return None
+
+
+def _warn_once(warnings: list[str], message: str) -> None:
+    if message not in warnings:
+        warnings.append(message)
+
+
+def mark_down(state_dir: str, target: str, instance_id: str | None, at: float, warnings: list[str]) -> None:
+    """Record that ``target`` went down at ``at`` (only if the record is about ``instance_id``,
+    when one is given: an instance reaped need not be the one warmup brought up)."""
+    record = load_record(state_dir, target, warnings)
+    if record is not None and (instance_id is None or record.instance_id == instance_id):
+        record.status, record.down_at, record.pool_imported = DOWN, at, False
+        save_record(state_dir, record, warnings)
+
+
 def target_host(state_dir: str | Path, target: str) -> str | None:
     """The address warmup brought ``target`` up at, or None if it is not up. A record that cannot
     be read (permission denied, not JSON, a newer zfsrep's format) is a ZfsrepError: one line naming
@@ -96,10 +134,3 @@ def target_host(state_dir: str | Path, target: str) -> str | None:
     if record is None or record.status != UP:
         return None
     return record.address
-
-
-def ssh_host(state_dir: str | Path, target: TargetConfig, *, warmed: str | None = None) -> str | None:
-    """Where to ssh for ``target``: its configured host, else ``warmed`` (the address a warmup in
-    this process just reported), else the address warmup recorded in the state dir. Raises
-    ZfsrepError (see `target_host`) only when the record is needed and cannot be read."""
-    return target.host or warmed or target_host(state_dir, target.name)

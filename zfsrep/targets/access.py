@@ -1,7 +1,9 @@
-"""Reaching a target for the "getting data back" verbs (snapshots, restore, rollback, verify,
-scrub): an ssh session to it — warming an on-demand target up first and tearing it down
-afterwards, under the target's replicate lock so a concurrent replicate is never torn down under
-its feet. What its copies are called and which targets a run means: `zfsrep.targets.select`.
+"""Reaching a target: where to ssh (`ssh_host`: its configured host, else where warmup brought
+it up), and for the "getting data back" verbs (snapshots, restore, rollback, verify, scrub,
+status --live) an ssh session to it — warming an on-demand target up first and tearing it down
+afterwards (`zfsrep.targets.lifecycle`), under the target's replicate lock so a concurrent
+replicate is never torn down under its feet. What its copies are called and which targets a run
+means: `zfsrep.targets.select`.
 
 Actions take a ``connect`` callable (`Connect`) so tests can hand in fake runners.
 """
@@ -11,16 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from zfsrep.config.model import Config, TargetConfig
-from zfsrep.core.result import FAILED, OK, ItemResult, RunResult
+from zfsrep.core.result import FAILED, OK, ItemResult
 from zfsrep.errors import ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
 from zfsrep.ssh import SshSession
-from zfsrep.warmup_state import ssh_host
+from zfsrep.targets.record import target_host
 
-__all__ = ["Connect", "Session", "connector"]
+__all__ = ["Connect", "Session", "connector", "ssh_host"]
+
+
+def ssh_host(state_dir: str | Path, target: TargetConfig, *, warmed: str | None = None) -> str | None:
+    """Where to ssh for ``target``: its configured host, else ``warmed`` (the address a warmup in
+    this process just reported), else the address warmup recorded in the state dir. Raises
+    ZfsrepError (see `zfsrep.targets.record.target_host`) only when the record is needed and
+    cannot be read."""
+    return target.host or warmed or target_host(state_dir, target.name)
 
 
 @dataclass
@@ -46,40 +57,36 @@ class Session:
 Connect = Callable[[TargetConfig], AbstractContextManager[Session]]
 
 
-def _warnings_of(result: RunResult, into: list[str]) -> None:
-    for item in result.items:
-        into += [w for w in item.details.get("warnings", ()) if w not in into]
+def _warnings_of(item: ItemResult, into: list[str]) -> None:
+    into += [w for w in item.details.get("warnings", ()) if w not in into]
 
 
 @contextmanager
-def _warm(config: Config, target: TargetConfig, *, now: float, steps: list[str],
-          warnings: list[str]) -> Iterator[str | None]:
+def _warm(config: Config, target: TargetConfig, *, steps: list[str], warnings: list[str]) -> Iterator[str | None]:
     """Warm ``target`` up, yield the address warmup reported (None if it gave none), and tear it
     down afterwards if it was not up before. Their warnings go into ``warnings``."""
-    from zfsrep.actions import teardown, warmup  # only needed for on-demand targets
+    from zfsrep.targets import lifecycle  # only needed for on-demand targets
 
-    up = warmup.run(config, now=now, targets=[target.name])
+    up = lifecycle.up(config, target)
     _warnings_of(up, warnings)
-    item = up.items[0] if up.items else None
-    if item is None or item.status == FAILED:
-        raise ZfsrepError((item.error if item else None) or f"target {target.name}: warmup failed; run "
+    if up.status == FAILED:
+        raise ZfsrepError(up.error or f"target {target.name}: warmup failed; run "
                           f"`zfsrep warmup --target {target.name} -v` to see why")
-    warmed = item.status == OK  # it was not up before: put it back to rest afterwards
+    warmed = up.status == OK  # it was not up before: put it back to rest afterwards
     steps.append(f"warmed up {target.name}" if warmed else f"{target.name} was up already")
     try:
-        yield item.details.get("address")
+        yield up.details.get("address")
     finally:
         if warmed:
-            down = teardown.run(config, now=now, targets=[target.name])
+            down = lifecycle.down(config, target)
             _warnings_of(down, warnings)
-            errors = [i.error for i in down.items if i.status == FAILED and i.error]
-            if errors:
-                steps.append(f"teardown of {target.name} FAILED: {errors[0]}")
+            if down.status == FAILED and down.error:
+                steps.append(f"teardown of {target.name} FAILED: {down.error}")
             else:
                 steps.append(f"tore {target.name} down")
 
 
-def connector(config: Config, *, now: float, warm: bool = True, lock: bool | None = None) -> Connect:
+def connector(config: Config, *, warm: bool = True, lock: bool | None = None) -> Connect:
     """The default `Connect`: ssh (multiplexed) to the target. An on-demand target (one with a
     ``warmup``) is warmed up first and torn down after, under its replicate lock, when ``warm``;
     otherwise it must be up already. ``lock`` (default: only for on-demand targets) holds the
@@ -91,7 +98,7 @@ def connector(config: Config, *, now: float, warm: bool = True, lock: bool | Non
         warnings: list[str] = []
         on_demand = target.warmup is not None
         locked = _maybe_lock(config, target, lock if lock is not None else (on_demand and warm))
-        warmed = _warm(config, target, now=now, steps=steps, warnings=warnings) if (on_demand and warm) \
+        warmed = _warm(config, target, steps=steps, warnings=warnings) if (on_demand and warm) \
             else _nothing()
         with locked, warmed as address:
             # the address warmup just reported: no need to read it back from the state dir
