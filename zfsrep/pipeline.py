@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from zfsrep.core.stream_tools import COMPRESSORS
 from zfsrep.zfs.stream import parse_estimate, parse_progress_line
 
 TAIL_LINES = 20
@@ -220,11 +221,6 @@ def run_pipeline(stages: Sequence[Stage], *, progress: Progress | None = None,
 
 # --- the replication data path -----------------------------------------------------------------
 
-COMPRESSORS: dict[str, tuple[list[str], list[str]]] = {
-    # name: (compress argv on the sender, decompress argv on the receiver)
-    "zstd": (["zstd", "-q", "-c", "-3", "-T0"], ["zstd", "-q", "-d", "-c"]),
-    "lz4": (["lz4", "-q", "-c"], ["lz4", "-q", "-d", "-c"]),
-}
 DEFAULT_RATE_BUFFER = "16M"
 
 
@@ -259,3 +255,4 @@ def replication_stages(send: Sequence[str], recv: Sequence[str], *, ssh_prefix: 
         stages.append(buffer)
     stages.append(Stage(f"ssh to {destination}", [*ssh_prefix, remote]))
     return stages
+
