@@ -5,6 +5,7 @@ Exit codes (documented in the README):
   1  failed
   2  usage or configuration error
   3  partial: some datasets or targets failed, the others were done
+ 77  `zfsrep serve` refused the command ssh passed (EX_NOPERM of sysexits.h; serve only)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_REFUSED = 77
 
 
 class ZfsrepError(Exception):

@@ -146,6 +146,18 @@ class _SendWatcher(threading.Thread):
         self.stream.close()
 
 
+def _kill_all(procs: Sequence[subprocess.Popen]) -> None:
+    """Kill the stages still running and reap them (a stage failed to start, or an interrupt)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def run_pipeline(stages: Sequence[Stage], *, progress: Progress | None = None,
                  env: dict[str, str] | None = None) -> PipelineResult:
     """Run ``stages`` joined stdout→stdin by OS pipes and wait for all of them.
@@ -185,14 +197,7 @@ def run_pipeline(stages: Sequence[Stage], *, progress: Progress | None = None,
         for proc in procs:
             proc.wait()
     except BaseException:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
+        _kill_all(procs)
         raise
     finally:
         if watcher is not None:
@@ -256,3 +261,33 @@ def replication_stages(send: Sequence[str], recv: Sequence[str], *, ssh_prefix: 
     stages.append(Stage(f"ssh to {destination}", [*ssh_prefix, remote]))
     return stages
 
+
+# --- the receiving end: `zfsrep serve` --------------------------------------------------------
+
+def run_passed_through(argvs: Sequence[Sequence[str]]) -> int:
+    """Run ``argvs`` joined stdout→stdin by OS pipes, this process's stdin feeding the first and
+    its stdout taking the last; every stage writes to this process's stderr (what ssh carries
+    back to the sender). Returns the exit status of the stage that failed first of its own
+    accord (not of a broken pipe), 128 + N for a signal N; 0 when all succeeded. Raises
+    FileNotFoundError (after stopping what started) if a program is missing."""
+    procs: list[subprocess.Popen] = []
+    try:
+        upstream = None
+        for i, argv in enumerate(argvs):
+            last = i == len(argvs) - 1
+            proc = subprocess.Popen(list(argv), stdin=upstream, stdout=None if last else subprocess.PIPE,
+                                    close_fds=True)
+            if upstream is not None:
+                upstream.close()
+            upstream = proc.stdout
+            procs.append(proc)
+        for proc in procs:
+            proc.wait()
+    except BaseException:
+        _kill_all(procs)
+        raise
+    results = [StageResult(argv[0], list(argv), proc.returncode) for argv, proc in zip(argvs, procs, strict=True)]
+    cause = PipelineResult(results, seconds=0.0).failure
+    if cause is None or cause.returncode is None:
+        return 0
+    return 128 - cause.returncode if cause.returncode < 0 else cause.returncode

@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
         ("rollback", "zfsrep.cli.rollback"),
         ("verify", "zfsrep.cli.verify"),
         ("scrub", "zfsrep.cli.scrub"),
+        ("serve", "zfsrep.cli.serve"),
     ]
 }
 # command groups: name -> module with a typer `app`

@@ -11,7 +11,9 @@
   goes, the host part once the machine runs, the result item);
 * `pool`: importing and exporting the target's pool;
 * `user_commands`: the commands a warmup table names (local and remote);
-* `readiness`: waiting until a warmed-up target answers ssh with its pinned key.
+* `readiness`: waiting until a warmed-up target answers ssh with its pinned key;
+* `serve`: the target's side, `zfsrep serve`: the forced command of an append-only target
+  (runs what `core.serve_policy` allows of SSH_ORIGINAL_COMMAND).
 
 Nothing here imports `zfsrep.actions` or `zfsrep.cli`; `select` imports only
 `zfsrep.config.model`, `zfsrep.errors` and `zfsrep.core`. boto3 (through `zfsrep.ec2`) is
