@@ -275,6 +275,9 @@ class TargetRun:
             if sent:
                 with self.phases.timed("target_prune"):
                     self._prune_targets(remote, sent, host, target_snaps)
+            if t.append_only and self.items:
+                self.items[0].details.setdefault("notes", []).append(
+                    f"target {t.name} is append-only: it prunes itself, replicate destroys nothing there")
             for item in self.items:
                 item.details["listing"] = {
                     "source": self.source_listing.how(item.dataset),
@@ -551,6 +554,8 @@ class TargetRun:
                 item.status = FAILED
                 item.error = (f"{ds.name} -> {where}:{tds}): the receive reported success "
                               f"but {rp.short(plan.newest or '')} is not on {host}; rerun")
+                continue
+            if self.target.append_only:  # it prunes itself: `zfsrep serve` refuses zfs destroy
                 continue
             counts = self.config.target_retention(self.target, ds.config).counts()
 

@@ -106,6 +106,7 @@ class TargetConfig:
     mbuffer: str | None = key(c.size, None)  # buffer size, e.g. "256M"; None: no mbuffer
     rate_limit: str | None = key(c.size, None)  # e.g. "20M" bytes/s (needs mbuffer or pv)
     force: bool = key(c.boolean, False)  # zfs recv -F
+    append_only: bool = key(c.boolean, False)  # the target runs `zfsrep serve` and prunes itself: never destroy there
     raw: bool = key(c.boolean, True)  # raw send (-w) for encrypted datasets
     properties: dict[str, str] = key(c.string_table, default_factory=lambda: {"canmount": "noauto"})
     retention: Retention | None = table(Retention, optional=True)  # None: the dataset's own retention
@@ -115,7 +116,9 @@ class TargetConfig:
     warmup: Warmup | None = table(optional=True)
 
     def problems(self, path: str) -> Iterator[tuple[str, str]]:
-        return _warn_before_crit(self.warn, self.crit, path)
+        if self.force and self.append_only:
+            yield "force", "an append_only target refuses `zfs receive -F`; set one of them to false"
+        yield from _warn_before_crit(self.warn, self.crit, path)
 
 
 @dataclass(frozen=True)
