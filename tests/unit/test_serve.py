@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import syslog
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+import zfsrep
 
 from zfsrep.errors import EXIT_REFUSED
 from zfsrep.pipeline import run_passed_through
@@ -104,10 +107,11 @@ def _script(code: str) -> list[str]:
 
 def test_run_passed_through_joins_stdin_to_stdout(tmp_path):
     """Through a child process: the pipeline reads its stdin and writes its stdout directly."""
+    reverse = "import sys; sys.stdout.write(sys.stdin.read()[-2::-1] + chr(10))"
     prog = ("import sys; from zfsrep.pipeline import run_passed_through as r; "
-            "sys.exit(r([['tr', 'a-z', 'A-Z'], ['rev']]))")
+            f"sys.exit(r([['tr', 'a-z', 'A-Z'], [sys.executable, '-c', {reverse!r}]]))")
     out = subprocess.run([sys.executable, "-c", prog], input=b"hello\n", capture_output=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
+                         env={**os.environ, "PYTHONPATH": str(Path(zfsrep.__file__).parents[1])}, check=False)
     assert (out.returncode, out.stdout) == (0, b"OLLEH\n")
 
 
