@@ -1,17 +1,5 @@
-"""`zfsrep replicate`: send every configured dataset to each of its targets, safely.
-
-Every target's multiplexed ssh master is begun first, and the source is listed (with its
-`zfs holds`) in a worker thread meanwhile (`SourceSide`), so the handshakes and the first
-target's listing overlap the source's. Then per target (one after the other): take the
-target's lock, wait for its master, list it once (reusing earlier snapshot listings that
-`snapshots_changed` shows are still exact: `actions.reused_listing`), plan each dataset
-(`zfsrep.core.replication_plan`), then for each plan: create missing parents on the target,
-hold the snapshot being sent on the source (``zfsrep:<target>``), run the send/receive
-pipeline(s), and on success release the tag from older snapshots and prune the target by its
-retention (never the newest common snapshot).
-
-Nothing here prints; the CLI renders the RunResult (and `progress` events on a terminal).
-"""
+"""One target of a replicate run: take its lock, connect, list it once, plan each dataset,
+apply the plans (holds, sends), release stale holds and prune the copies."""
 
 from __future__ import annotations
 
@@ -21,143 +9,33 @@ import logging
 import shutil
 import socket
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from zfsrep.actions.replicate.holds import hold_tag
+from zfsrep.actions.replicate.messages import first_line, one_line, pipeline_fix, unknown_property
+from zfsrep.actions.replicate.send import ProgressEvent, ProgressFn
+from zfsrep.actions.replicate.source import SourceDataset, SourceSide, source_holds
 from zfsrep.actions.reused_listing import SideListing
-from zfsrep.config.model import Config, DatasetConfig, TargetConfig
+from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core import receive_properties
 from zfsrep.core import replication_plan as rp
-from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult, RunResult
+from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult
 from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of
 from zfsrep.errors import CommandError, LockError, ZfsrepError
-from zfsrep.execute import Runner
 from zfsrep.lock import target_lock
 from zfsrep.phases import Phases
 from zfsrep.pipeline import COMPRESSORS, PipelineResult, buffer_stage, replication_stages, run_pipeline
 from zfsrep.ssh import SshSession
 from zfsrep.targets.access import ssh_host
-from zfsrep.targets.select import TargetCopies, check_targets, covers, pick_datasets, target_dataset
+from zfsrep.targets.select import TargetCopies, target_dataset
 from zfsrep.zfs import ZfsClient
-from zfsrep.zfs import parse
 from zfsrep.zfs import stream as zs
-
 
 log = logging.getLogger(__name__)
 
-VERB = "replicate"
-HOLD_PREFIX = "zfsrep:"
 
-
-def hold_tag(target: str) -> str:
-    """The hold zfsrep keeps on the newest replicated snapshot per target (`zfsrep snapshot`
-    never prunes a held snapshot)."""
-    return f"{HOLD_PREFIX}{target}"
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    dataset: str
-    target: str
-    step: str  # the step being sent, e.g. "incremental tank/a@s1 -> tank/a@s4 (3 snapshot(s))"
-    bytes: int
-    estimated: int | None
-
-
-ProgressFn = Callable[[ProgressEvent], None]
-
-
-@dataclass
-class SourceDataset:
-    name: str
-    config: DatasetConfig
-    top: bool  # the configured dataset itself (not a child found by `recursive`)
-    volume: bool = False
-    encrypted: bool = False
-    snapshots: list[Snapshot] = field(default_factory=list)
-
-
-# --- listing the source ------------------------------------------------------------------------
-
-def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
-                     failed: list[ItemResult], listing: SideListing) -> list[SourceDataset]:
-    props = ["type", "encryption"]
-    found: list[SourceDataset] = []
-    for recursive in (True, False):
-        group = [d for d in chosen if d.recursive == recursive]
-        if not group:
-            continue
-        listed, snaps = listing.list_tree(client, [d.name for d in group], recursive=recursive,
-                                          props=props, missing_ok=True)
-        for dcfg in group:
-            if dcfg.name not in listed:
-                for target in config.targets_for(dcfg):
-                    failed.append(ItemResult(
-                        dataset=dcfg.name, target=target.name, status=FAILED,
-                        error=f"{dcfg.name}: no such dataset on {socket.gethostname()}; "
-                              "create it or fix its datasets[].name in the config"))
-                continue
-            for name in sorted(n for n in listed if covers(dcfg, n)):
-                p = listed[name]
-                found.append(SourceDataset(
-                    name=name, config=dcfg, top=name == dcfg.name,
-                    volume=p.get("type") == "volume",
-                    encrypted=p.get("encryption", "off") not in ("off", "-", ""),
-                    snapshots=snaps.get(name, []),
-                ))
-    return sorted(found, key=lambda d: d.name)  # parents before their children
-
-
-def source_holds(client: ZfsClient, datasets: Sequence[SourceDataset]) -> dict[str, set[str]]:
-    """``{source ds@snap: tags}`` for held snapshots (`zfs holds` for the few with holds)."""
-    held = [s.full_name for d in datasets for s in d.snapshots if s.userrefs > 0]
-    return client.holds(held) if held else {}
-
-
-class SourceListingFailed(Exception):
-    """The source could not be listed: the run ends with this one error (see `run`)."""
-
-
-@dataclass
-class SourceSide:
-    """The source's datasets, snapshots and holds for this run, listed in a worker thread
-    (`begin`) while the first target connects and lists; `get` waits for them. On a 1-vCPU
-    host the two listings still overlap: each mostly waits for its own kernel."""
-    config: Config
-    chosen: Sequence[DatasetConfig]
-    client: ZfsClient
-    listing: SideListing
-    host: str
-    failed: list[ItemResult] = field(default_factory=list)  # configured, not on this host
-    phases: Phases = field(default_factory=Phases)
-    _future: Future | None = field(default=None, init=False, repr=False)
-
-    def begin(self, pool: ThreadPoolExecutor) -> None:
-        self._future = pool.submit(self._list)
-
-    def _list(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
-        with self.phases.timed("source_listing"):
-            sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.listing)
-        with self.phases.timed("source_holds"):
-            try:
-                held = source_holds(self.client, sources)
-            except ZfsrepError:
-                held = None  # each target asks again and fails with its own message
-        return sources, held
-
-    def get(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
-        """(datasets, `{ds@snap: tags}` or None); raises SourceListingFailed."""
-        if self._future is None:
-            return self._list()
-        try:
-            return self._future.result()
-        except ZfsrepError as e:
-            raise SourceListingFailed(f"listing datasets on {self.host}: "
-                                      f"{str(e).splitlines()[0]}") from None
-
-
-def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSession]:
+def begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSession]:
     """One ssh master per target, begun now and waited for when the target's turn comes. A
     target whose host is not known yet is left to its `TargetRun`, which says why."""
     sessions: dict[str, SshSession] = {}
@@ -171,8 +49,6 @@ def _begin_sessions(config: Config, names: Sequence[str]) -> dict[str, SshSessio
             sessions[name].begin()
     return sessions
 
-
-# --- one target --------------------------------------------------------------------------------
 
 @dataclass
 class TargetRun:
@@ -245,7 +121,7 @@ class TargetRun:
                 with self.phases.timed("source_holds"):
                     held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
             except ZfsrepError as e:
-                return self.fail_all(_unknown_property(e, t, host) or _one_line(e, t, host))
+                return self.fail_all(unknown_property(e, t, host) or one_line(e, t, host))
             sent: list[tuple[SourceDataset, rp.ReplicationPlan, ItemResult]] = []
             plans: dict[str, rp.ReplicationPlan | ZfsrepError] = {}
             for ds in datasets:
@@ -267,7 +143,7 @@ class TargetRun:
                     if item.status in (OK, PLANNED):
                         sent.append((ds, plan, item))
                 except ZfsrepError as e:
-                    item.status, item.error = FAILED, f"{ds.name} -> {t.name} ({host}): {_first_line(e)}"
+                    item.status, item.error = FAILED, f"{ds.name} -> {t.name} ({host}): {first_line(e)}"
                 item.seconds = round(time.monotonic() - started, 3)
                 self.items.append(item)
             self._release_queued(held, host)
@@ -520,7 +396,7 @@ class TargetRun:
                     except ZfsrepError as e:
                         self.source_listing.touch([ds.name])
                         item.status = FAILED
-                        item.error = (f"{ds.name} -> {self.target.name} ({host}): {_first_line(e)}")
+                        item.error = (f"{ds.name} -> {self.target.name} ({host}): {first_line(e)}")
                         continue
                     self._released(tag, names, held)
                 return
@@ -583,7 +459,7 @@ class TargetRun:
                 item.destroyed += [n for n in getattr(e, "destroyed", []) if n not in item.destroyed]
                 item.status = FAILED
                 item.error = (f"{ds.name} -> {where}:{tds}): replicated, but pruning the "
-                              f"target failed: {_first_line(e)}; fix that on {host} and rerun")
+                              f"target failed: {first_line(e)}; fix that on {host} and rerun")
             if spared:
                 item.details["kept_held"] = spared
                 item.details.setdefault("notes", []).append(
@@ -616,104 +492,3 @@ class TargetRun:
             out[tds] = rp.after_receive(before, landing, tds)
         return out
 
-
-def pipeline_fix(result: PipelineResult, *, tds: str, host: str, target: str) -> str:
-    """What to do about a failed send/receive, from what its stages said."""
-    cause = result.failure
-    stderr = " ".join(s.stderr for s in result.stages).lower()
-    if "has been modified" in stderr:
-        return (f"{tds} on {host} was changed after its newest snapshot; set "
-                f"targets.{target}.force = true to roll it back on receive, or run "
-                f"`zfs rollback` on it")
-    if cause is not None and cause.name.startswith("ssh") and cause.returncode == 255:
-        return "the ssh connection failed; check the network and the target, then rerun"
-    if "no space" in stderr or "out of space" in stderr:
-        return f"the pool on {host} is full; free space (or lower retention) and rerun"
-    if zs.receive_saved_partial(stderr):
-        return "rerun: the partial receive is kept and the next run resumes it"
-    if zs.receive_refused(stderr):
-        return f"zfs on {host} refused the stream; fix what it says, then rerun"
-    return "rerun: a partial receive, if any, is kept and the next run resumes it"
-
-
-def _first_line(e: ZfsrepError) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def _unknown_property(e: ZfsrepError, target: TargetConfig, host: str) -> str | None:
-    """A configured receive property the target's zfs does not know (the target's listing
-    reads them all): one line naming it and where it is configured."""
-    stderr = getattr(e, "stderr", "")
-    for name in sorted(target.properties):
-        if parse.unknown_property(stderr, name):
-            return (f"target {target.name} ({host}): zfs there does not know the property "
-                    f"{name!r} (targets.{target.name}.properties); remove it, or upgrade "
-                    f"OpenZFS on {host}")
-    return None
-
-
-def _one_line(e: ZfsrepError, target: TargetConfig, host: str) -> str:
-    """A target-wide failure, always naming the target and host."""
-    text = _first_line(e)
-    return text if text.startswith("target ") else f"target {target.name} ({host}): {text}"
-
-
-# --- entry point ---------------------------------------------------------------------------------
-
-def run(config: Config, *, now: float | None = None, dry_run: bool = False,
-        targets: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-        progress: ProgressFn | None = None, local: Runner | None = None,
-        listing_cache: bool = True) -> RunResult:
-    """Replicate; returns the RunResult (items per dataset × target). Never prints.
-    ``listing_cache``: reuse earlier snapshot listings where `snapshots_changed` allows
-    (`actions.reused_listing`); off, every snapshot is listed on both sides."""
-    started = time.time() if now is None else now
-    result = RunResult(verb=VERB, started_at=started, host=socket.gethostname(), dry_run=dry_run)
-    check_targets(config, targets)
-    chosen = pick_datasets(config, datasets)
-    chosen = [d for d in chosen if [t for t in config.targets_for(d) if not targets or t.name in targets]]
-    if not chosen:
-        result.errors.append("nothing to replicate: no configured dataset has a target"
-                             + (" among --target" if targets else "; add [targets.NAME]"))
-        result.finished_at = time.time()
-        return result
-    client = ZfsClient(local or Runner())
-    source_listing = SideListing(config.state_dir, "source", result.host, started, enabled=listing_cache)
-    names = sorted({t.name for d in chosen for t in config.targets_for(d)
-                    if not targets or t.name in targets})
-    # The ssh handshakes start first, the source is listed in a worker thread meanwhile, and
-    # the first target is listed while that runs; each target waits for its own connection.
-    phases = Phases()
-    with phases.timed("ssh_begin"):
-        sessions = _begin_sessions(config, names)
-    source = SourceSide(config, chosen, client, source_listing, result.host, phases=phases)
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-listing") as pool:
-            source.begin(pool)
-            try:
-                for name in names:
-                    run_ = TargetRun(config, config.targets[name], source, client, dry_run,
-                                     progress, source_listing, started, listing_cache,
-                                     session=sessions.get(name), phases=phases)
-                    result.items += run_.run()
-                source.get()
-            except SourceListingFailed as e:
-                result.errors.append(str(e))
-                result.finished_at = time.time()
-                result.phases = phases.as_dict()
-                return result
-    finally:
-        with phases.timed("ssh_close"):
-            for session in sessions.values():
-                session.close()
-    result.items[:0] = source.failed
-    warning = None if dry_run else source_listing.save()
-    if warning:
-        for item in result.items:
-            item.details.setdefault("warnings", []).append(warning)
-    if targets:
-        result.items = [i for i in result.items if i.target in targets]
-    result.finished_at = time.time()
-    result.phases = phases.as_dict()
-    log.info("where the time went (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in result.phases.items()))
-    return result
