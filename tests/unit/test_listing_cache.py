@@ -152,7 +152,7 @@ def two_hosts(tmp_path, monkeypatch):
         for name in ("s1", "s2"):
             copy_to(target, source.add_snapshot(f"{ds}@{name}"), f"backup/h/{ds}")
     FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
-    monkeypatch.setattr(replicate.target_run, "SshSession", FakeSession)
+    monkeypatch.setattr(replicate.connect, "SshSession", FakeSession)
     return config(tmp_path), source, target
 
 
@@ -479,7 +479,7 @@ def test_pruning_after_a_receive_knows_what_landed_without_listing_the_copy(tmp_
     for n in (4, 5):
         source.add_snapshot(f"tank/home@{hourly(n)}")
     FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
-    monkeypatch.setattr(replicate.target_run, "SshSession", FakeSession)
+    monkeypatch.setattr(replicate.connect, "SshSession", FakeSession)
     cfg = config(tmp_path, CONFIG.replace("[[datasets]]\nname = \"tank/vm\"\nrecursive = true\n", "")
                  + "retention = {{ hourly = 2 }}\n")
     landed, received = [], []
@@ -494,7 +494,7 @@ def test_pruning_after_a_receive_knows_what_landed_without_listing_the_copy(tmp_
             landed.append(copy_to(target, src, "backup/h/tank/home").name)
         return PipelineResult([StageResult("send", list(send), 0)], 1.0)
 
-    monkeypatch.setattr(replicate.target_run, "run_pipeline", pipeline)
+    monkeypatch.setattr(replicate.send, "run_pipeline", pipeline)
     result, _, tgt = replicate_once(cfg, source, target)
     (item,) = result.items
     assert item.status == "ok" and landed == [hourly(4), hourly(5)]
@@ -516,8 +516,8 @@ def test_a_receive_that_reports_success_without_the_snapshot_fails_the_item(tmp_
     copy_to(target, source.add_snapshot(f"tank/home@{hourly(1)}"), "backup/h/tank/home")
     source.add_snapshot(f"tank/home@{hourly(2)}")
     FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
-    monkeypatch.setattr(replicate.target_run, "SshSession", FakeSession)
-    monkeypatch.setattr(replicate.target_run, "run_pipeline", lambda stages, **_kw: PipelineResult(
+    monkeypatch.setattr(replicate.connect, "SshSession", FakeSession)
+    monkeypatch.setattr(replicate.send, "run_pipeline", lambda stages, **_kw: PipelineResult(
         [StageResult("send", list(stages[0].argv), 0)], 1.0))
     cfg = config(tmp_path, CONFIG.replace("[[datasets]]\nname = \"tank/vm\"\nrecursive = true\n", ""))
     result, _, _ = replicate_once(cfg, source, target)

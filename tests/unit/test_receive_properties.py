@@ -88,7 +88,7 @@ def two_hosts(tmp_path, monkeypatch, properties: str):
     copy_to(target, source.add_snapshot(f"tank/home@{hourly(1)}"), "backup/h/tank/home")
     source.add_snapshot(f"tank/home@{hourly(2)}")
     FakeSession.target, FakeSession.source, FakeSession.events = target, source, []
-    monkeypatch.setattr(replicate.target_run, "SshSession", FakeSession)
+    monkeypatch.setattr(replicate.connect, "SshSession", FakeSession)
     text = CONFIG.replace("[[datasets]]\nname = \"tank/vm\"\nrecursive = true\n", "")
     return config(tmp_path, text + f"properties = {{{{ {properties} }}}}\n"), source, target
 
@@ -107,7 +107,7 @@ def test_an_incremental_receive_passes_no_encryption_property(tmp_path, monkeypa
         copy_to(target, src, "backup/h/tank/home")
         return PipelineResult([StageResult("send", list(stages[0].argv), 0)], 1.0)
 
-    monkeypatch.setattr(replicate.target_run, "run_pipeline", pipeline)
+    monkeypatch.setattr(replicate.send, "run_pipeline", pipeline)
     result, _, _ = replicate_once(cfg, source, target)
     (item,) = result.items
     assert item.status == "ok", item.error
@@ -120,7 +120,7 @@ def test_a_property_the_targets_zfs_does_not_know_is_named_with_where_it_is_conf
     cfg, source, target = two_hosts(tmp_path, monkeypatch, 'canmount = "noauto", direct = "always"')
     target.fail_on["name,type,receive_resume_token,canmount,direct,guid,snapshots_changed,origin"] = (
         "bad property list: invalid property 'direct'\nusage:\n\tlist [-Hp] ...\n")
-    monkeypatch.setattr(replicate.target_run, "run_pipeline", lambda *a, **k: pytest.fail("nothing may be sent"))
+    monkeypatch.setattr(replicate.send, "run_pipeline", lambda *a, **k: pytest.fail("nothing may be sent"))
     result, _, _ = replicate_once(cfg, source, target)
     (item,) = result.items
     assert item.status == "failed"

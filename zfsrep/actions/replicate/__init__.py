@@ -12,8 +12,11 @@ retention (never the newest common snapshot).
 
 Nothing here prints; the CLI renders the RunResult (and `progress` events on a terminal).
 
-The parts: `source` (listing the source), `target_run` (one target, start to end), `holds`
-(the ``zfsrep:<target>`` tag), `send` (progress events), `messages` (failure lines).
+The parts: `source` (listing the source), `target_run` (one target, start to end),
+`connect` (ssh sessions, the tools a pipeline needs), `copy` (one source dataset on one
+target: its plan and item; the target's tree as listed), `holds` (the ``zfsrep:<target>``
+tag), `send` (one plan's pipelines), `prune` (the target's retention), `messages` (failure
+lines).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from zfsrep.actions.replicate.connect import begin_sessions
 from zfsrep.actions.replicate.holds import HOLD_PREFIX, hold_tag
 from zfsrep.actions.replicate.messages import pipeline_fix
 from zfsrep.actions.replicate.send import ProgressEvent, ProgressFn
 from zfsrep.actions.replicate.source import SourceListingFailed, SourceSide
-from zfsrep.actions.replicate.target_run import TargetRun, begin_sessions
+from zfsrep.actions.replicate.target_run import TargetRun
 from zfsrep.actions.reused_listing import SideListing
 from zfsrep.config.model import Config
 from zfsrep.core.result import RunResult
