@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from zfsrep.actions.replicate.connect import Connection, check_tools, session_for
 from zfsrep.actions.replicate.copy import Copy, TargetTree
-from zfsrep.actions.replicate.holds import hold_tag
+from zfsrep.actions.replicate.holds import HoldLedger, hold_tag
 from zfsrep.actions.replicate.messages import first_line, one_line, unknown_property
 from zfsrep.actions.replicate.prune import Pruner
 from zfsrep.actions.replicate.send import ProgressFn, Sender, estimate
@@ -28,6 +28,16 @@ from zfsrep.targets.access import ssh_host
 from zfsrep.targets.select import TargetCopies, target_dataset
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import stream as zs
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a target's turn works with once it is connected and listed."""
+
+    link: Connection
+    tree: TargetTree
+    holds: HoldLedger
+    sender: Sender
 
 
 @dataclass
@@ -96,26 +106,27 @@ class TargetRun:
                     held = self.source.get()[1]
                 with self.phases.timed("source_holds"):
                     held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
+                holds = HoldLedger(hold_tag(t.name), self.local, self.source_listing, self.phases, held)
             except ZfsrepError as e:
                 return self.fail_all(unknown_property(e, t, host) or one_line(e, t, host))
             copies = [self._planned(ds, host, tree) for ds in datasets]
             if not self.dry_run:
-                self._hold_ahead(copies, held)
-            sender = Sender(t, link, tree, self.phases, self.progress)
+                holds.hold_ahead(copies)
+            turn = Turn(link, tree, holds, Sender(t, link, tree, self.phases, self.progress))
             sent: list[Copy] = []
             for copy in copies:
                 started = time.monotonic()
                 try:
                     if copy.error is not None:
                         raise copy.error
-                    self._apply(copy, link, tree, sender, held)
+                    self._apply(copy, turn)
                     if copy.item.status in (OK, PLANNED):
                         sent.append(copy)
                 except ZfsrepError as e:
                     copy.fail(first_line(e))
                 copy.item.seconds = round(time.monotonic() - started, 3)
                 self.items.append(copy.item)
-            self._release_queued(copies, held)
+            holds.release_stale(copies)
             sent = [c for c in sent if c.item.status != FAILED]
             if sent:
                 with self.phases.timed("target_prune"):
@@ -169,7 +180,7 @@ class TargetRun:
 
     # -- applying a plan ----------------------------------------------------------------------
 
-    def _apply(self, copy: Copy, link: Connection, tree: TargetTree, sender: Sender, held) -> None:
+    def _apply(self, copy: Copy, turn: Turn) -> None:
         ds, plan, item = copy.source, copy.plan, copy.item
         item.details["plan"] = [s.describe() for s in plan.steps]
         if plan.notes:
@@ -186,7 +197,7 @@ class TargetRun:
         if plan.action == rp.NOTHING:
             item.status = NOTHING_TO_DO
             if not self.dry_run:
-                self._hold_and_release(copy, held)
+                turn.holds.keep_newest(copy)
             return
         if self.dry_run:
             item.status = PLANNED
@@ -194,16 +205,16 @@ class TargetRun:
             item.to_snapshot = rp.short(plan.newest) if plan.newest else None
             item.details["estimated_bytes"] = estimate(self.local, self.target, copy)
             return
-        self._create_parents(link.remote, tree, copy.dataset)
+        self._create_parents(turn.link.remote, turn.tree, copy.dataset)
         if plan.newest:
             # Held before sending: the snapshot a resume needs cannot be pruned meanwhile.
-            self._hold(plan.newest, held)
-        if not sender.send(copy):
+            turn.holds.hold(plan.newest)
+        if not turn.sender.send(copy):
             return
         item.status = OK
-        tree.received(copy)
+        turn.tree.received(copy)
         item.to_snapshot = rp.short(plan.newest) if plan.newest else item.to_snapshot
-        self._hold_and_release(copy, held)
+        turn.holds.keep_newest(copy)
 
     def _create_parents(self, remote: ZfsClient, tree: TargetTree, tds: str) -> None:
         missing: list[str] = []
@@ -220,72 +231,3 @@ class TargetRun:
             with self.phases.timed("target_parents"):
                 remote.runner.run(zs.create_placeholder_argv(name, parents=name == self.target.dataset))
             tree.created(name)
-
-    # -- holds ----------------------------------------------------------------------------------
-
-    def _hold(self, snapshot: str, held: dict[str, set[str]]) -> None:
-        tag = hold_tag(self.target.name)
-        if tag not in held.get(snapshot, set()):
-            with self.phases.timed("holds"):
-                self.local.hold(tag, [snapshot])
-            self.source_listing.holds_changed([snapshot], +1)
-            held.setdefault(snapshot, set()).add(tag)
-
-    def _hold_ahead(self, copies: list[Copy], held: dict[str, set[str]]) -> None:
-        """One `zfs hold` (per pool) for the snapshot every plan sends up to or keeps as its
-        base, before anything is sent. If it fails (a snapshot destroyed meanwhile, say), each
-        dataset holds its own in `_apply` and a failure is that dataset's."""
-        tag = hold_tag(self.target.name)
-        names = [c.plan.newest for c in copies if c.plan is not None
-                 and c.plan.action in (rp.SEND, rp.NOTHING) and c.plan.newest
-                 and tag not in held.get(c.plan.newest, set())]
-        if len(names) < 2:
-            return  # `_hold` does one as cheaply
-        try:
-            with self.phases.timed("holds"):
-                self.local.hold(tag, names)
-        except ZfsrepError:
-            # some may be held now: those datasets' remembered hold counts are not kept
-            self.source_listing.touch([n.partition("@")[0] for n in names])
-            return
-        self.source_listing.holds_changed(names, +1)
-        for name in names:
-            held.setdefault(name, set()).add(tag)
-
-    def _hold_and_release(self, copy: Copy, held) -> None:
-        """Hold the newest common snapshot for this target; queue the release of the tag
-        everywhere else (`_release_queued`, once every dataset is through)."""
-        newest = copy.plan.newest
-        if not newest:
-            return
-        tag = hold_tag(self.target.name)
-        self._hold(newest, held)
-        copy.stale = [s.full_name for s in copy.source.snapshots
-                      if s.full_name != newest and tag in held.get(s.full_name, set())]
-
-    def _release_queued(self, copies: list[Copy], held: dict[str, set[str]]) -> None:
-        """Release the queued holds: one `zfs release` per pool; if that fails, dataset by
-        dataset, so a failure is the dataset's own (its item fails, naming it)."""
-        queued = [c for c in copies if c.stale]
-        if not queued:
-            return
-        tag = hold_tag(self.target.name)
-        with self.phases.timed("holds"):
-            try:
-                self.local.release(tag, [n for c in queued for n in c.stale])
-            except ZfsrepError:
-                for copy in queued:
-                    try:
-                        self.local.release(tag, copy.stale)
-                    except ZfsrepError as e:
-                        self.source_listing.touch([copy.source.name])
-                        copy.fail(first_line(e))
-                        continue
-                    self._released(tag, copy.stale, held)
-                return
-        self._released(tag, [n for c in queued for n in c.stale], held)
-
-    def _released(self, tag: str, names: list[str], held: dict[str, set[str]]) -> None:
-        self.source_listing.holds_changed(names, -1)
-        for name in names:
-            held[name].discard(tag)
