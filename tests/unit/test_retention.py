@@ -140,3 +140,15 @@ def test_ten_days_every_15_minutes_over_a_year_end(counts):
     end = int(datetime(2027, 1, 5, tzinfo=UTC).timestamp())
     snaps, last = simulate(counts, start, end, 900)
     check_policy(snaps, counts, start, last, 900)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), counts_st, st.data())
+def test_held_only_is_what_the_same_snapshots_unheld_would_destroy(snaps, counts, data):
+    # replicate's prune names these (details["kept_held"]) instead of planning a second time
+    protected = set(data.draw(st.lists(st.sampled_from([s.guid for s in snaps]), max_size=2))) if snaps else set()
+    unheld = decide([Snapshot(s.dataset, s.name, s.guid, s.createtxg, s.creation, s.used) for s in snaps],
+                    counts, protected=protected)
+    d = decide(snaps, counts, protected=protected)
+    held = {s.name for s in snaps if s.userrefs > 0}
+    assert d.held_only() == [s.name for s in unheld.destroy if s.name in held]

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from zfsrep.core.retention import decide
+from zfsrep.core.retention import RetentionDecision, decide
 from zfsrep.core.snapshot import Snapshot
 
 FULL = "full"
@@ -261,9 +261,16 @@ def after_receive(before: Sequence[Snapshot], landing: Sequence[Snapshot], datas
                    for i, s in enumerate(landing, start=1)]
 
 
-def target_prune(target_snaps: Iterable[Snap], counts: Mapping[str, int],
-                 newest_common_guid: int | None) -> list:
-    """Target snapshots the target's retention destroys after a successful receive: only
+def target_retention(target_snaps: Iterable[Snap], counts: Mapping[str, int],
+                     newest_common_guid: int | None) -> RetentionDecision:
+    """What the target's retention decides after a successful receive: it destroys only
     zfsrep-made names, never a held one, never the newest common snapshot (the next base)."""
     protected = {newest_common_guid} if newest_common_guid is not None else set()
-    return list(decide(target_snaps, counts, protected=protected).destroy)
+    return decide(target_snaps, counts, protected=protected)
+
+
+def target_prune(target_snaps: Iterable[Snap], counts: Mapping[str, int],
+                 newest_common_guid: int | None) -> list:
+    """Target snapshots the target's retention destroys after a successful receive
+    (`target_retention`)."""
+    return list(target_retention(target_snaps, counts, newest_common_guid).destroy)

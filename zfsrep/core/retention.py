@@ -22,6 +22,8 @@ from typing import Protocol
 from zfsrep.core.labels import LABELS
 from zfsrep.core.names import parse_name
 
+HELD = "held"  # the reason a held snapshot is kept
+
 
 class SnapshotLike(Protocol):
     @property
@@ -40,6 +42,11 @@ class RetentionDecision:
     destroy: list = field(default_factory=list)  # zfsrep snapshots to destroy, oldest first
     foreign: list = field(default_factory=list)  # not zfsrep's: never touched
     kept_because: dict[str, list[str]] = field(default_factory=dict)  # name -> reasons
+
+    def held_only(self) -> list[str]:
+        """Names kept for no reason but a hold: what this decision would destroy were they
+        not held (oldest first)."""
+        return [name for name, why in self.kept_because.items() if why == [HELD]]
 
 
 def decide(
@@ -70,7 +77,7 @@ def decide(
     for time, txg, snap, _ in ours:
         why = list(reasons.get(snap.name, []))
         if snap.userrefs > 0:
-            why.append("held")
+            why.append(HELD)
         if snap.guid in protected:
             why.append("replication base")
         if why:

@@ -4,7 +4,7 @@ its newest common snapshot, never a held one (named in the item instead)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from zfsrep.actions.replicate.copy import Copy, TargetTree
 from zfsrep.actions.replicate.messages import first_line
@@ -55,9 +55,9 @@ class Pruner:
 
             def prune_plan(snaps) -> tuple[list[str], list[str]]:
                 """(names retention destroys, names it would destroy but for a hold)."""
-                doomed = [s.name for s in rp.target_prune(snaps, counts, plan.newest_guid)]
-                unheld = rp.target_prune([replace(s, userrefs=0) for s in snaps], counts, plan.newest_guid)
-                return doomed, [s.name for s in snaps if s.userrefs > 0 and s.name in {u.name for u in unheld}]
+                decision = rp.target_retention(snaps, counts, plan.newest_guid)
+                held_only = set(decision.held_only())
+                return [s.name for s in decision.destroy], [s.name for s in snaps if s.name in held_only]
 
             doomed, spared = prune_plan(snaps)
             try:
