@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from tests.unit.getting_back_fakes import CONFIG, MoreZfs, config, copy_to, target_zfs
 from zfsrep.actions import replicate
-from zfsrep.actions.reused_listing import RETRY_UNSUPPORTED_S
+from zfsrep.actions.replicate.listing_cache import RETRY_UNSUPPORTED_S
 from zfsrep.cli import app
 from zfsrep.core import listing_cache as lc
 from zfsrep.core.result import NOTHING_TO_DO, PLANNED
@@ -355,7 +355,7 @@ def test_a_dataset_destroyed_between_the_two_listings_is_left_out():
     fake = Racing(snapshots_changed=True).add("tank", "tank/a", "tank/gone")
     fake.add_snapshot("tank/a@s1")
     fake.add_snapshot("tank/gone@s1")
-    tree = ZfsClient(fake).list_tree_reusing(["tank"], {}, recursive=True)
+    tree = ZfsClient(fake).list_tree_cached(["tank"], {}, recursive=True)
     assert sorted(tree.datasets) == ["tank", "tank/a"]
     assert [s.name for s in tree.snapshots["tank/a"]] == ["s1"]
     assert "tank/gone" not in tree.snapshots and "tank/gone" not in tree.listed

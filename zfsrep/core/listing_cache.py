@@ -14,7 +14,8 @@ that listing: any later change then has a later time and shows. A dataset whose 
 listed. Holds change nothing here: a caller that places or releases holds adjusts the remembered
 hold counts by what it did (``with_holds``), or, where it cannot know (a batch that failed
 half-way), does not keep those datasets (``drop``). Everything is pure: the caller lists, reads
-the clock and stores.
+the clock and stores (the listing cache's other parts: `ZfsClient.list_tree_cached` lists,
+`actions/replicate/listing_cache.py` keeps one side's cache in `<state_dir>/listings/`).
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ def _by_dataset(snapshots: Iterable[Snapshot]) -> dict[str, list[Snapshot]]:
 
 
 @dataclass
-class ReusedTree:
-    """`ZfsClient.list_tree_reusing`'s answer: what `list_tree` gives (``datasets``,
+class CachedTree:
+    """`ZfsClient.list_tree_cached`'s answer: what `list_tree` gives (``datasets``,
     ``snapshots``), plus what `core.listing_cache.remember` needs (``seen`` and each dataset's
     host ``clocks``) and which datasets' snapshot lists were ``reused`` or ``listed`` again."""
 
@@ -137,17 +137,17 @@ class ZfsClient:
             found += snaps
         return datasets, _by_dataset(found)
 
-    def list_tree_reusing(
+    def list_tree_cached(
         self, roots: Sequence[str], cached: Mapping[str, lc.Entry], *, recursive: bool = False,
         props: Sequence[str] = (), missing_ok: bool = False, only: Collection[str] | None = None,
-    ) -> ReusedTree | None:
+    ) -> CachedTree | None:
         """What `list_tree` returns, listing snapshots only of datasets whose `snapshots_changed`
         says ``cached`` may be out of date (`core.listing_cache`): one `zfs list` of the datasets
         per pool, then `zfs list -t snapshot -d 1` of those that changed, in batches. With
         ``only``, other datasets are listed (``datasets``) but not their snapshots. A dataset
         destroyed between the two listings is left out. None when this host's zfs has no
         `snapshots_changed` (OpenZFS < 2.2): use `list_tree`."""
-        out = ReusedTree()
+        out = CachedTree()
         for pool_roots in by_pool(roots).values():
             argv, columns = za.list_changed(pool_roots, recursive=recursive, props=props)
             result = self.runner.run(argv, check=False)

@@ -4,7 +4,7 @@ Every target's multiplexed ssh master is begun first, and the source is listed (
 `zfs holds`) in a worker thread meanwhile (`SourceSide`), so the handshakes and the first
 target's listing overlap the source's. Then per target (one after the other): take the
 target's lock, wait for its master, list it once (reusing earlier snapshot listings that
-`snapshots_changed` shows are still exact: `actions.reused_listing`), plan each dataset
+`snapshots_changed` shows are still exact: `listing_cache`), plan each dataset
 (`zfsrep.core.replication_plan`), then for each plan: create missing parents on the target,
 hold the snapshot being sent on the source (``zfsrep:<target>``), run the send/receive
 pipeline(s), and on success release the tag from older snapshots and prune the target by its
@@ -12,11 +12,11 @@ retention (never the newest common snapshot).
 
 Nothing here prints; the CLI renders the RunResult (and `progress` events on a terminal).
 
-The parts: `source` (listing the source), `target_run` (one target, start to end),
-`connect` (ssh sessions, the tools a pipeline needs), `copy` (one source dataset on one
-target: its plan and item; the target's tree as listed), `holds` (the ``zfsrep:<target>``
-tag), `send` (one plan's pipelines), `prune` (the target's retention), `messages` (failure
-lines).
+The parts, one idea each: `source` (listing the source), `target_run` (one target, start to
+end), `connect` (ssh sessions, the tools a pipeline needs), `listing_cache` (each side's
+listing through the state dir's cache), `copy` (one source dataset on one target: its plan
+and item; the target's tree as listed), `holds` (the ``zfsrep:<target>`` tag and its ledger),
+`send` (one plan's pipelines), `prune` (the target's retention), `messages` (failure lines).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from zfsrep.actions.replicate.connect import begin_sessions
 from zfsrep.actions.replicate.holds import HOLD_PREFIX, hold_tag
+from zfsrep.actions.replicate.listing_cache import ListingCache
 from zfsrep.actions.replicate.messages import pipeline_fix
 from zfsrep.actions.replicate.send import ProgressEvent, ProgressFn
 from zfsrep.actions.replicate.source import SourceListingFailed, SourceSide
 from zfsrep.actions.replicate.target_run import TargetRun
-from zfsrep.actions.reused_listing import SideListing
 from zfsrep.config.model import Config
 from zfsrep.core.result import RunResult
 from zfsrep.execute import Runner
@@ -54,7 +54,7 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         listing_cache: bool = True) -> RunResult:
     """Replicate; returns the RunResult (items per dataset × target). Never prints.
     ``listing_cache``: reuse earlier snapshot listings where `snapshots_changed` allows
-    (`actions.reused_listing`); off, every snapshot is listed on both sides."""
+    (`listing_cache`); off, every snapshot is listed on both sides."""
     started = time.time() if now is None else now
     result = RunResult(verb=VERB, started_at=started, host=socket.gethostname(), dry_run=dry_run)
     check_targets(config, targets)
@@ -66,7 +66,7 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
         result.finished_at = time.time()
         return result
     client = ZfsClient(local or Runner())
-    source_listing = SideListing(config.state_dir, "source", result.host, started, enabled=listing_cache)
+    source_cache = ListingCache(config.state_dir, "source", result.host, started, enabled=listing_cache)
     names = sorted({t.name for d in chosen for t in config.targets_for(d)
                     if not targets or t.name in targets})
     # The ssh handshakes start first, the source is listed in a worker thread meanwhile, and
@@ -74,14 +74,14 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
     phases = Phases()
     with phases.timed("ssh_begin"):
         sessions = begin_sessions(config, names)
-    source = SourceSide(config, chosen, client, source_listing, result.host, phases=phases)
+    source = SourceSide(config, chosen, client, source_cache, result.host, phases=phases)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-listing") as pool:
             source.begin(pool)
             try:
                 for name in names:
                     run_ = TargetRun(config, config.targets[name], source, client, dry_run,
-                                     progress, source_listing, started, listing_cache,
+                                     progress, source_cache, started, listing_cache,
                                      session=sessions.get(name), phases=phases)
                     result.items += run_.run()
                 source.get()
@@ -95,7 +95,7 @@ def run(config: Config, *, now: float | None = None, dry_run: bool = False,
             for session in sessions.values():
                 session.close()
     result.items[:0] = source.failed
-    warning = None if dry_run else source_listing.save()
+    warning = None if dry_run else source_cache.save()
     if warning:
         for item in result.items:
             item.details.setdefault("warnings", []).append(warning)

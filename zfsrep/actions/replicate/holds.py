@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from zfsrep.actions.replicate.copy import Copy
+from zfsrep.actions.replicate.listing_cache import ListingCache
 from zfsrep.actions.replicate.messages import first_line
-from zfsrep.actions.reused_listing import SideListing
 from zfsrep.core import replication_plan as rp
 from zfsrep.errors import ZfsrepError
 from zfsrep.phases import Phases
@@ -28,12 +28,12 @@ def hold_tag(target: str) -> str:
 class HoldLedger:
     """One target's tag on the source during its turn. ``held`` ({ds@snap: tags}, from the
     source's `zfs holds`) is kept up to date with every hold placed and released, and so is
-    the source's listing (its cache keeps hold counts; a dataset whose holds cannot be
+    the source's listing cache (it keeps hold counts; a dataset whose holds cannot be
     accounted for is not kept there)."""
 
     tag: str
     local: ZfsClient
-    listing: SideListing
+    cache: ListingCache  # the source's listing cache
     phases: Phases
     held: dict[str, set[str]]
 
@@ -61,7 +61,7 @@ class HoldLedger:
                 self.local.hold(self.tag, names)
         except ZfsrepError:
             # some may be held now: those datasets' remembered hold counts are not kept
-            self.listing.touch([n.partition("@")[0] for n in names])
+            self.cache.dont_keep([n.partition("@")[0] for n in names])
             return
         self._placed(names)
 
@@ -89,7 +89,7 @@ class HoldLedger:
                     try:
                         self.local.release(self.tag, copy.stale)
                     except ZfsrepError as e:
-                        self.listing.touch([copy.source.name])
+                        self.cache.dont_keep([copy.source.name])
                         copy.fail(first_line(e))
                         continue
                     self._released(copy.stale)
@@ -97,11 +97,11 @@ class HoldLedger:
         self._released([n for c in queued for n in c.stale])
 
     def _placed(self, names: list[str]) -> None:
-        self.listing.holds_changed(names, +1)
+        self.cache.holds_changed(names, +1)
         for name in names:
             self.held.setdefault(name, set()).add(self.tag)
 
     def _released(self, names: list[str]) -> None:
-        self.listing.holds_changed(names, -1)
+        self.cache.holds_changed(names, -1)
         for name in names:
             self.held[name].discard(self.tag)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from zfsrep.actions.reused_listing import SideListing
+from zfsrep.actions.replicate.listing_cache import ListingCache
 from zfsrep.config.model import Config, DatasetConfig
 from zfsrep.core.result import FAILED, ItemResult
 from zfsrep.core.snapshot import Snapshot
@@ -29,15 +29,15 @@ class SourceDataset:
 
 
 def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
-                     failed: list[ItemResult], listing: SideListing) -> list[SourceDataset]:
+                     failed: list[ItemResult], cache: ListingCache) -> list[SourceDataset]:
     props = ["type", "encryption"]
     found: list[SourceDataset] = []
     for recursive in (True, False):
         group = [d for d in chosen if d.recursive == recursive]
         if not group:
             continue
-        listed, snaps = listing.list_tree(client, [d.name for d in group], recursive=recursive,
-                                          props=props, missing_ok=True)
+        listed, snaps = cache.list_tree(client, [d.name for d in group], recursive=recursive,
+                                        props=props, missing_ok=True)
         for dcfg in group:
             if dcfg.name not in listed:
                 for target in config.targets_for(dcfg):
@@ -75,7 +75,7 @@ class SourceSide:
     config: Config
     chosen: Sequence[DatasetConfig]
     client: ZfsClient
-    listing: SideListing
+    cache: ListingCache  # the source's listing cache
     host: str
     failed: list[ItemResult] = field(default_factory=list)  # configured, not on this host
     phases: Phases = field(default_factory=Phases)
@@ -86,7 +86,7 @@ class SourceSide:
 
     def _list(self) -> tuple[list[SourceDataset], dict[str, set[str]] | None]:
         with self.phases.timed("source_listing"):
-            sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.listing)
+            sources = _source_datasets(self.config, self.chosen, self.client, self.failed, self.cache)
         with self.phases.timed("source_holds"):
             try:
                 held = source_holds(self.client, sources)

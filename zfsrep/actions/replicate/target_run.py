@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from zfsrep.actions.replicate.connect import Connection, check_tools, session_for
 from zfsrep.actions.replicate.copy import Copy, TargetTree
 from zfsrep.actions.replicate.holds import HoldLedger, hold_tag
+from zfsrep.actions.replicate.listing_cache import ListingCache
 from zfsrep.actions.replicate.messages import first_line, one_line, unknown_property
 from zfsrep.actions.replicate.prune import Pruner
 from zfsrep.actions.replicate.send import ProgressFn, Sender, estimate
 from zfsrep.actions.replicate.source import SourceDataset, SourceSide, source_holds
-from zfsrep.actions.reused_listing import SideListing
 from zfsrep.config.model import Config, TargetConfig
 from zfsrep.core import replication_plan as rp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, SKIPPED, ItemResult
@@ -48,7 +48,7 @@ class TargetRun:
     local: ZfsClient
     dry_run: bool
     progress: ProgressFn | None
-    source_listing: SideListing
+    source_cache: ListingCache
     now: float
     listing_cache: bool = True
     # begun by `run` before the source listing, so the handshake overlaps it (closed there)
@@ -94,10 +94,10 @@ class TargetRun:
                     session.start()
                 remote = ZfsClient(session.runner())
                 link = Connection(host, session, remote, check_tools(t, remote, host))
-                target_listing = SideListing(self.config.state_dir, f"target-{t.name}", host,
-                                             self.now, enabled=self.listing_cache)
+                target_cache = ListingCache(self.config.state_dir, f"target-{t.name}", host,
+                                            self.now, enabled=self.listing_cache)
                 with self.phases.timed("target_listing"):
-                    tree = TargetTree(*target_listing.list_tree(
+                    tree = TargetTree(*target_cache.list_tree(
                         remote, [t.dataset], recursive=True,
                         props=["receive_resume_token", *sorted(t.properties)],
                         missing_ok=True, only=TargetCopies.of(t, self.source.chosen, self.config)))
@@ -106,26 +106,14 @@ class TargetRun:
                     held = self.source.get()[1]
                 with self.phases.timed("source_holds"):
                     held = self._our_holds() if held is None else {k: set(v) for k, v in held.items()}
-                holds = HoldLedger(hold_tag(t.name), self.local, self.source_listing, self.phases, held)
+                holds = HoldLedger(hold_tag(t.name), self.local, self.source_cache, self.phases, held)
             except ZfsrepError as e:
                 return self.fail_all(unknown_property(e, t, host) or one_line(e, t, host))
             copies = [self._planned(ds, host, tree) for ds in datasets]
             if not self.dry_run:
                 holds.hold_ahead(copies)
             turn = Turn(link, tree, holds, Sender(t, link, tree, self.phases, self.progress))
-            sent: list[Copy] = []
-            for copy in copies:
-                started = time.monotonic()
-                try:
-                    if copy.error is not None:
-                        raise copy.error
-                    self._apply(copy, turn)
-                    if copy.item.status in (OK, PLANNED):
-                        sent.append(copy)
-                except ZfsrepError as e:
-                    copy.fail(first_line(e))
-                copy.item.seconds = round(time.monotonic() - started, 3)
-                self.items.append(copy.item)
+            sent = self._apply_all(copies, turn)
             holds.release_stale(copies)
             sent = [c for c in sent if c.item.status != FAILED]
             if sent:
@@ -134,15 +122,20 @@ class TargetRun:
             if t.append_only and self.items:
                 self.items[0].details.setdefault("notes", []).append(
                     f"target {t.name} is append-only: it prunes itself, replicate destroys nothing there")
-            for item in self.items:
-                item.details["listing"] = {
-                    "source": self.source_listing.how(item.dataset),
-                    "target": target_listing.how(item.details["target_dataset"])}
-            warning = None if self.dry_run else target_listing.save()
-            if warning:
-                for item in self.items:
-                    item.details.setdefault("warnings", []).append(warning)
+            self._note_listings(target_cache)
             return self.items
+
+    def _note_listings(self, target_cache: ListingCache) -> None:
+        """How each item's two sides were listed (``details["listing"]``); keep the target's
+        listing cache (a warning on every item if the state dir refused it)."""
+        for item in self.items:
+            item.details["listing"] = {
+                "source": self.source_cache.how(item.dataset),
+                "target": target_cache.how(item.details["target_dataset"])}
+        warning = None if self.dry_run else target_cache.save()
+        if warning:
+            for item in self.items:
+                item.details.setdefault("warnings", []).append(warning)
 
     def _our_holds(self) -> dict[str, set[str]]:
         return source_holds(self.local, self.datasets)
@@ -178,7 +171,24 @@ class TargetRun:
             target_exists=tds in tree.datasets, resume=resume, force=self.target.force,
         )
 
-    # -- applying a plan ----------------------------------------------------------------------
+    # -- applying the plans ---------------------------------------------------------------------
+
+    def _apply_all(self, copies: list[Copy], turn: Turn) -> list[Copy]:
+        """Each copy's plan in turn, into its item; the copies sent (or, dry, planned)."""
+        sent: list[Copy] = []
+        for copy in copies:
+            started = time.monotonic()
+            try:
+                if copy.error is not None:
+                    raise copy.error
+                self._apply(copy, turn)
+                if copy.item.status in (OK, PLANNED):
+                    sent.append(copy)
+            except ZfsrepError as e:
+                copy.fail(first_line(e))
+            copy.item.seconds = round(time.monotonic() - started, 3)
+            self.items.append(copy.item)
+        return sent
 
     def _apply(self, copy: Copy, turn: Turn) -> None:
         ds, plan, item = copy.source, copy.plan, copy.item

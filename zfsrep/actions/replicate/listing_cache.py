@@ -1,10 +1,12 @@
-"""One side's snapshot listing in a replicate run, reusing the state dir's listing cache where
-the datasets' `snapshots_changed` allows it (`core.listing_cache`; OpenZFS >= 2.2).
+"""The listing cache, one side of a replicate run: the snapshot listings kept in the state
+dir (`<state_dir>/listings/<side>.json`, `state.read_listing_cache`), reused where the
+datasets' `snapshots_changed` allows it (the rules: `core.listing_cache`; the `zfs list`s:
+`ZfsClient.list_tree_cached`; OpenZFS >= 2.2).
 
 A host whose zfs lacks the property (OpenZFS < 2.2) gets the full listing (`ZfsClient.list_tree`)
 and is not asked again for a day. Holds do not change `snapshots_changed`, and replicate reads
 the hold counts from the listing: the holds the run placed or released are added to what is
-kept (`holds_changed`); a dataset whose holds it cannot account for is not kept (`touch`).
+kept (`holds_changed`); a dataset whose holds it cannot account for is not kept (`dont_keep`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from zfsrep import state
 from zfsrep.core import listing_cache as lc
 from zfsrep.core.snapshot import Snapshot
 from zfsrep.zfs import ZfsClient
-from zfsrep.zfs.client import ReusedTree
+from zfsrep.zfs.client import CachedTree
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,18 @@ FULL = "full"  # the cache was not used (--no-listing-cache, or OpenZFS < 2.2)
 
 
 @dataclass
-class SideListing:
+class ListingCache:
+    """One side's listing cache for a run: read at the start, listed through (`list_tree`),
+    told of the holds the run placed and released, kept at the end (`save`)."""
+
     state_dir: str
     side: str  # "source" or "target-NAME" (the file name in <state_dir>/listings/)
     where: str  # the host, for people reading the file and the log
     now: float
     enabled: bool = True
     cached: dict[str, lc.Entry] = field(default_factory=dict, init=False)
-    trees: list[ReusedTree] = field(default_factory=list, init=False)
-    touched: set[str] = field(default_factory=set, init=False)
+    trees: list[CachedTree] = field(default_factory=list, init=False)
+    not_kept: set[str] = field(default_factory=set, init=False)  # `dont_keep`
     holds: dict[str, int] = field(default_factory=dict, init=False)  # ds@snap: placed - released
     unsupported: bool = field(default=False, init=False)  # this run's zfs refused the property
 
@@ -57,7 +62,7 @@ class SideListing:
         """What `ZfsClient.list_tree` returns, listing only what may have changed (and, with
         ``only``, the snapshots of those datasets alone)."""
         if self.enabled:
-            tree = client.list_tree_reusing(roots, self.cached, recursive=recursive, props=props,
+            tree = client.list_tree_cached(roots, self.cached, recursive=recursive, props=props,
                                             missing_ok=missing_ok, only=only)
             if tree is not None:
                 self.trees.append(tree)
@@ -78,9 +83,10 @@ class SideListing:
                 return LISTED
         return FULL
 
-    def touch(self, datasets: Iterable[str]) -> None:
-        """These datasets' holds changed in ways this run cannot account for: not kept."""
-        self.touched.update(datasets)
+    def dont_keep(self, datasets: Iterable[str]) -> None:
+        """These datasets' holds changed in ways this run cannot account for: their listings
+        are not kept (the next run lists them again)."""
+        self.not_kept.update(datasets)
 
     def holds_changed(self, full_names: Iterable[str], delta: int) -> None:
         """This run placed (+1) or released (-1) one hold on each of these snapshots."""
@@ -97,9 +103,9 @@ class SideListing:
             # checked against its guid and snapshots_changed before it is ever used
             seen = {name for tree in self.trees for name in tree.seen}
             entries = {name: e for name, e in self.cached.items()
-                       if name not in seen and name not in self.touched}
+                       if name not in seen and name not in self.not_kept}
             for tree in self.trees:
-                entries.update(lc.with_holds(tree.remember(self.touched), self.holds))
+                entries.update(lc.with_holds(tree.remember(self.not_kept), self.holds))
             doc = lc.to_doc(entries, self.where)
         else:
             return None
