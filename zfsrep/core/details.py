@@ -20,8 +20,8 @@ RENAMED = {
 
 
 class Listing(TypedDict):
-    """How a dataset's snapshots were found on each side (`actions.reused_listing`)."""
-    source: str  # REUSED, LISTED or FULL of `actions.reused_listing`
+    """How a dataset's snapshots were found on each side (`actions.replicate.listing_cache`)."""
+    source: str  # REUSED, LISTED or FULL of `actions.replicate.listing_cache`
     target: str
 
 

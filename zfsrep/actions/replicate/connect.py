@@ -14,7 +14,7 @@ from zfsrep.config.model import Config, TargetConfig
 from zfsrep.errors import ZfsrepError
 from zfsrep.pipeline import COMPRESSORS, Stage, buffer_stage
 from zfsrep.ssh import SshSession
-from zfsrep.warmup_state import ssh_host
+from zfsrep.targets.access import ssh_host
 from zfsrep.zfs import ZfsClient
 
 
