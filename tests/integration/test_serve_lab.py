@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from tests.integration.serve_target import KEY, USER, hourly, sending_config, serve_target
 from tests.integration.test_replicate_lab import (
     PARENT,
     SEND_PATTERN,
@@ -31,37 +32,9 @@ from tests.integration.test_replicate_lab import (
 
 pytestmark = pytest.mark.lab
 
-USER = "zfsrecv"
-KEY = "/root/.ssh/serve_ed25519"
-PERMISSIONS = "create,receive,mount,hold,release,canmount,send"
 DS = "tank/data"
 COPY = f"{PARENT}/{DS}"
-ZERO = {"frequent": 0, "hourly": 0, "daily": 0, "weekly": 0, "monthly": 0, "yearly": 0}
 REFUSED = 77
-
-
-def hourly(hour):
-    return f"zfsrep_hourly_2026-01-01T{hour:02d}:00:00Z"
-
-
-def serve_target(lab, *, allow_restore=True):
-    """The receiving user, its forced command and its delegation on ``PARENT``; the source's
-    config sends to it (append_only, the target's retention would prune everything)."""
-    lab.ssh("source", f"test -f {KEY} || ssh-keygen -q -t ed25519 -N '' -C zfsrep-serve -f {KEY}")
-    pub = lab.ssh("source", f"cat {KEY}.pub").stdout.strip()
-    forced = f"zfsrep serve --root {PARENT}" + (" --allow-restore" if allow_restore else "")
-    lab.ssh("target", ["sh", "-c", """
-set -e
-id -u "$1" >/dev/null 2>&1 || useradd -m -s /bin/sh "$1"
-home=$(getent passwd "$1" | cut -d: -f6)
-mkdir -p "$home/.ssh"
-printf 'restrict,command="%s" %s\\n' "$2" "$3" > "$home/.ssh/authorized_keys"
-chown -R "$1:" "$home/.ssh"; chmod 700 "$home/.ssh"; chmod 600 "$home/.ssh/authorized_keys"
-zfs list -H -o name "$4" >/dev/null 2>&1 || zfs create -p -o canmount=off "$4"
-zfs allow -u "$1" "$5" "$4"
-""", "setup", USER, forced, pub, PARENT, PERMISSIONS])
-    write_config(lab, [DS], target={"user": USER, "identity_file": KEY, "append_only": True,
-                                    "retention": ZERO})
 
 
 def as_attacker(lab, command):
@@ -78,7 +51,7 @@ def pool_snapshots(lab):
 def test_replicate_verify_and_restore_through_serve_destroying_nothing(clean_lab):
     lab = clean_lab
     lab.ssh("source", f"rm -rf /var/lib/zfsrep && zfs create {DS}")
-    serve_target(lab)
+    serve_target(lab, [DS])
     assert lab.ssh("target", f"zfs allow {PARENT}").stdout.count(USER) >= 1
 
     # full
@@ -102,8 +75,7 @@ def test_replicate_verify_and_restore_through_serve_destroying_nothing(clean_lab
     lab.ssh("source", f"zfs set compression=off {DS} && "
                       f"for i in 1 2; do head -c 50000000 /dev/urandom > /{DS}/blob$i; done")
     lab.ssh("source", f"zfs snapshot {DS}@{hourly(3)}")
-    write_config(lab, [DS], target={"user": USER, "identity_file": KEY, "append_only": True,
-                                    "retention": ZERO, "rate_limit": "10M"})
+    write_config(lab, [DS], target=sending_config(rate_limit="10M"))
     rc, data, killed = replicate_and_kill(lab, SEND_PATTERN, COPY, 20_000_000)
     assert killed and rc == 1, json.dumps(data)[:3000]
     assert token_of(lab, COPY), "an interrupted receive through serve leaves a resume token"
@@ -150,7 +122,7 @@ ATTACKS = [
 def test_the_key_by_hand_is_refused_and_every_snapshot_stays(clean_lab):
     lab = clean_lab
     lab.ssh("source", f"rm -rf /var/lib/zfsrep && zfs create {DS}")
-    serve_target(lab, allow_restore=False)
+    serve_target(lab, [DS], allow_restore=False)
     lab.ssh("target", "rm -f /tmp/pwned")
     write_files(lab, f"/{DS}", 3, 100_000, 3)
     lab.ssh("source", f"zfs snapshot {DS}@{hourly(1)}")
