@@ -48,6 +48,7 @@ def show(config: ConfigOption = None, json: JsonOption = False) -> None:
 def check(config: ConfigOption = None) -> None:
     """Validate the config; print every problem with its dotted path (exit 2 if any)."""
     cfg = load(config)
+    received = f", {len(cfg.receive.sources)} receive source(s)" if cfg.receive else ""
     typer.echo(
-        f"{cfg.path}: ok ({len(cfg.datasets)} dataset(s), {len(cfg.targets)} target(s))"
+        f"{cfg.path}: ok ({len(cfg.datasets)} dataset(s), {len(cfg.targets)} target(s){received})"
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from zfsrep.config import checker as c
 from zfsrep.config.schema import key, table
+from zfsrep.config.receive import ReceiveConfig
 from zfsrep.core.labels import LABELS
 
 DEFAULT_CONFIG_PATH = "/etc/zfsrep/config.toml"
@@ -182,6 +183,7 @@ class Config:
     status: StatusConfig = table(StatusConfig)
     state_dir: str = key(c.string, "/var/lib/zfsrep")
     lock_dir: str = key(c.string, "/run/zfsrep")
+    receive: ReceiveConfig | None = table(optional=True)  # [receive]: this host as a target that prunes itself (own reader)
     path: str | None = None  # the file it was read from
 
     def targets_for(self, dataset: DatasetConfig) -> list[TargetConfig]:

@@ -21,11 +21,12 @@ from zfsrep.config.model import (
     Retention,
     TargetConfig,
 )
+from zfsrep.config.receive import read_receive
 from zfsrep.core import receive_properties
 from zfsrep.errors import ConfigError
 
 # The tables of Config read below; every other key of Config is read from its declaration.
-OWN_READERS = {"retention", "targets", "datasets"}
+OWN_READERS = {"retention", "targets", "datasets", "receive"}
 
 
 def validate(data: dict[str, Any], *, path: str | None = None) -> Config:
@@ -59,6 +60,8 @@ def validate(data: dict[str, Any], *, path: str | None = None) -> Config:
         datasets.append(ds)
 
     rest = schema.read_fields(ck, Config, top, "", skip=OWN_READERS)
+    receive = read_receive(ck, top["receive"], "receive", lambda raw, p: _retention(
+        ck, raw, p, default_retention)) if "receive" in top else None
 
     if ck.problems:
         raise ConfigError(ck.problems, path=path)
@@ -67,6 +70,7 @@ def validate(data: dict[str, Any], *, path: str | None = None) -> Config:
         targets=targets,
         retention=default_retention,
         **rest,
+        receive=receive,
         path=path,
     )
 
