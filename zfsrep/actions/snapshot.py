@@ -175,22 +175,28 @@ def _apply(client: ZfsClient, plan: SnapshotPlan, items: dict[str, ItemResult], 
     destroyed: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     for command in commands:
-        _destroy(client, command, where, items, destroyed, errors)
+        destroy_grouped(client, command, where, items, destroyed, errors)
     for dp in plan.datasets:
         if dp.error or not dp.destroy or dp.dataset in failed:
             continue
-        item = items[dp.dataset]
-        item.destroyed = [f"{dp.dataset}@{n}" for n in destroyed.get(dp.dataset, ())]
-        if dp.dataset in errors:
-            item.status, item.error = FAILED, errors[dp.dataset]
-        else:
-            item.status = OK
+        record_destroyed(items[dp.dataset], destroyed, errors)
 
 
-def _destroy(client: ZfsClient, command: DestroyCommand, where: str, items: dict[str, ItemResult],
-             destroyed: dict[str, list[str]], errors: dict[str, str]) -> None:
+def record_destroyed(item: ItemResult, destroyed: dict[str, list[str]], errors: dict[str, str]) -> None:
+    """What `destroy_grouped` did to ``item``'s dataset: its destroyed names, OK or FAILED."""
+    item.destroyed = [f"{item.dataset}@{n}" for n in destroyed.get(item.dataset, ())]
+    if item.dataset in errors:
+        item.status, item.error = FAILED, errors[item.dataset]
+    else:
+        item.status = OK
+
+
+def destroy_grouped(client: ZfsClient, command: DestroyCommand, where: str, items: dict[str, ItemResult],
+                    destroyed: dict[str, list[str]], errors: dict[str, str], *,
+                    plan_command: str = "zfsrep snapshot --dry-run") -> None:
     """Run one grouped destroy. A failed `-r` command is all-or-nothing in ZFS: retry each
-    dataset it covered on its own, so only the dataset at fault fails."""
+    dataset it covered on its own, so only the dataset at fault fails. ``plan_command`` shows
+    the plan (named in a failure's fix)."""
     try:
         done = client.destroy(command.root, list(command.names), recursive=command.recursive)
     except DestroyError as e:
@@ -203,7 +209,7 @@ def _destroy(client: ZfsClient, command: DestroyCommand, where: str, items: dict
     if failure is None:
         return
     if not command.recursive:
-        errors.setdefault(command.root, _destroy_error(failure, where))
+        errors.setdefault(command.root, _destroy_error(failure, where, plan_command))
         return
     grouped = (f"zfs destroy -r {command.root}@... on {where} failed: {_detail(failure)}; "
                "destroyed per dataset instead")
@@ -217,11 +223,11 @@ def _destroy(client: ZfsClient, command: DestroyCommand, where: str, items: dict
             destroyed[dataset] += client.destroy(dataset, rest)
         except DestroyError as e:
             destroyed[dataset] += e.destroyed
-            errors.setdefault(dataset, _destroy_error(e, where))
+            errors.setdefault(dataset, _destroy_error(e, where, plan_command))
 
 
-def _destroy_error(e: DestroyError, where: str) -> str:
-    return f"zfs destroy on {where} failed: {_detail(e)}; {_destroy_fix(e)}"
+def _destroy_error(e: DestroyError, where: str, plan_command: str) -> str:
+    return f"zfs destroy on {where} failed: {_detail(e)}; {_destroy_fix(e, plan_command)}"
 
 
 def _detail(e: ZfsrepError) -> str:
@@ -239,10 +245,10 @@ def _snapshot_fix(e: ZfsrepError) -> str:
     return "run the zfs snapshot command `zfsrep snapshot --dry-run` shows by hand to see why"
 
 
-def _destroy_fix(e: ZfsrepError) -> str:
+def _destroy_fix(e: ZfsrepError, plan_command: str) -> str:
     text = _detail(e).lower()
     if "busy" in text or "hold" in text:
         return "a hold or clone keeps one of them; `zfs holds` / `zfs list -o clones` show which"
     if "permission denied" in text:
         return "grant it with `zfs allow <user> destroy,mount <dataset>`"
-    return "run `zfsrep snapshot --dry-run` to see the plan and retry"
+    return f"run `{plan_command}` to see the plan and retry"

@@ -27,6 +27,7 @@ VERBS: dict[str, tuple[str, str]] = {
         ("verify", "zfsrep.cli.verify"),
         ("scrub", "zfsrep.cli.scrub"),
         ("serve", "zfsrep.cli.serve"),
+        ("prune-received", "zfsrep.cli.prune_received"),
     ]
 }
 # command groups: name -> module with a typer `app`
