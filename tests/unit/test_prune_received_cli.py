@@ -140,3 +140,17 @@ def test_listing_failure_fails_the_run(tmp_path, fake):
     out = run(config(tmp_path))
     assert out.exit_code == 1, out.output
     assert "check `zpool status backup`" in out.output
+
+
+def test_a_hold_splits_the_recursive_destroy_and_each_dataset_reports_oldest_first(tmp_path, fake):
+    fake.run(["zfs", "hold", "keep", f"{WEB}@{daily(2)}"])
+    out = run(config(tmp_path), "--json", "--source", "web1")
+    assert out.exit_code == 0, out.output
+    assert fake.zfs_commands("destroy") == [
+        ["zfs", "destroy", "-r", f"{WEB}@{daily(1)},{daily(3)}"],
+        ["zfs", "destroy", "-r", f"{WEB}/tank@{daily(2)}"],
+    ]
+    items = {i["dataset"]: i for i in json.loads(out.output)["items"]}
+    assert items[f"{WEB}/tank"]["destroyed"] == [f"{WEB}/tank@{daily(n)}" for n in (1, 2, 3)]
+    assert items[WEB]["details"]["kept_held"] == [daily(2)]
+    assert fake.names(WEB) == [daily(2), daily(4), daily(5)]

@@ -133,4 +133,7 @@ def _apply(client: ZfsClient, plan: rpp.ReceivedPrunePlan, items: dict[str, Item
         destroy_grouped(client, command, where, items, destroyed, errors, plan_command=PLAN_COMMAND)
     for dp in plan.datasets:
         if dp.destroy:
-            record_destroyed(items[dp.dataset], destroyed, errors)
+            item = items[dp.dataset]
+            record_destroyed(item, destroyed, errors)
+            done = set(item.destroyed)  # oldest first, as planned (not in command order)
+            item.destroyed = [s.full_name for s in dp.destroy if s.full_name in done]
