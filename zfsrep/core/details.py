@@ -66,7 +66,7 @@ class Details(TypedDict, total=False):
 
     # -- any verb ---------------------------------------------------------------------------
     warnings: list[str]  # bookkeeping and reaching-a-target warnings; shown by common.store (stderr, --json)
-    notes: list[str]  # lines for the user (ItemResult.add_note); shown by replicate, snapshots, restore, scrub
+    notes: list[str]  # lines for the user (ItemResult.add_note); shown by replicate, snapshots, restore, scrub, prune_received
     plan: list[str]  # what --dry-run would do (restore and rollback: always); shown by replicate, scrub, rollback
     access: list[str]  # how the target was reached (targets' Session.annotate); shown by restore, scrub
     steps: list[str] | list[SendStep]  # warmup/teardown: lines done or planned; replicate: sends; shown by warmup
@@ -95,10 +95,14 @@ class Details(TypedDict, total=False):
     due: list[str]  # the labels due now
     kept: int  # zfsrep snapshots kept
     foreign: int  # snapshots zfsrep did not make
-    freed_bytes_at_least: int  # shown by snapshot
+    freed_bytes_at_least: int  # shown by snapshot, prune_received
     snapshot_command: list[str]  # the argv; shown by snapshot (--dry-run)
-    destroy_commands: list[list[str]]  # dry run: the argvs; shown by snapshot
+    destroy_commands: list[list[str]]  # dry run: the argvs; shown by snapshot, prune_received
     destroy_retried: str  # a grouped destroy failed and was done per dataset
+    skipped: str  # why this dataset was left alone (prune-received: a pending receive, a missing root); shown by prune_received
+
+    # -- prune-received ---------------------------------------------------------------------------
+    source: str  # the [receive.sources.NAME] the copy belongs to
 
     # -- snapshots ------------------------------------------------------------------------------
     sides: list[str]  # "source" and each target listed; shown by snapshots
