@@ -8,8 +8,9 @@ argument lists, never shell strings; a remote command is one argv handed to ``ss
 from __future__ import annotations
 
 import logging
+import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sh
@@ -58,8 +59,11 @@ class Runner:
         input: str | None = None,
         check: bool = True,
         timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
+        """``env``: variables added to this process's environment (local commands only)."""
         full = self.full_argv(argv)
+        extra = {"_env": {**os.environ, **env}} if env else {}
         self.calls += 1
         log.debug("run%s: %s", f" on {self.host}" if self.host else "", shlex.join(argv))
         try:
@@ -70,6 +74,7 @@ class Runner:
                 _return_cmd=True,
                 _timeout=timeout if timeout is not None else self.timeout,
                 _tty_out=False,
+                **extra,
             )
         except sh.CommandNotFound:
             raise ZfsrepError(

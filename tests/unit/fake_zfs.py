@@ -42,7 +42,12 @@ class FakeZfs(Runner):
                         self.clock if creation is None else creation, used, userrefs)
         self.snaps.append(snap)
         self.changed[ds] = self.clock
+        self.datasets.get(ds, {})["written"] = "0"
         return snap
+
+    def write(self, dataset: str, n: int) -> None:
+        """``n`` bytes written to ``dataset`` (its ``written`` property; a snapshot resets it)."""
+        self.datasets[dataset]["written"] = str(int(self.datasets[dataset].get("written", "0")) + n)
 
     def names(self, dataset: str) -> list[str]:
         return [s.name for s in self.snaps if s.dataset == dataset]
@@ -128,6 +133,7 @@ class FakeZfs(Runner):
         for d, name in targets:
             self.snaps.append(Snapshot(d, name, next(self._guid), txg, self.clock, 0, 0))
             self.changed[d] = self.clock
+            self.datasets[d]["written"] = "0"
         return 0, "", ""
 
     def _destroy(self, args: list[str]) -> tuple[int, str, str]:

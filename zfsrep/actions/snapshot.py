@@ -3,6 +3,11 @@ retention (`zfs destroy -r root@a,b,c` over subtrees that prune alike, `ds@a,b,c
 elsewhere: `zfsrep.core.destroy_groups`). Planning is `zfsrep.core.snapshot_plan`; this module
 lists, applies and reports. A failure in one pool or dataset leaves the others done (exit 3); a
 failed `-r` destroy is retried per dataset, so one bad dataset does not block the rest.
+An entry's ``pre_snapshot`` / ``post_snapshot`` hooks run around its pool's `zfs snapshot`
+(`core.snapshot_hooks` says when and in which order, `zfsrep.hooks` runs them); a failed
+pre-hook leaves that entry's datasets out of the snapshot (FAILED), a failed post-hook fails
+its datasets although their snapshot was taken. ``min_change`` reads ``written`` in the same
+`zfs list` as the datasets (no extra command).
 One run per config at a time (`<lock_dir>/snapshot-<config>.lock`); a dry run takes no lock."""
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from zfsrep.config.model import Config
 from zfsrep.core.destroy_groups import DestroyCommand
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, OK, PLANNED, ItemResult, RunResult
 from zfsrep.core.snapshot import Snapshot, pool_of
+from zfsrep.core.snapshot_hooks import POST, PRE, EntryHooks, plan_hooks, post_order, without
 from zfsrep.core.snapshot_plan import (
     DatasetPlan,
     PoolCreate,
@@ -26,6 +32,7 @@ from zfsrep.core.snapshot_plan import (
 )
 from zfsrep.errors import CommandError, ZfsrepError
 from zfsrep.execute import Runner
+from zfsrep.hooks import run_hook
 from zfsrep.lock import config_lock
 from zfsrep.state import StateFormatError, read_replication
 from zfsrep.zfs import DestroyError, ZfsClient, by_pool
@@ -51,41 +58,48 @@ def _run(config: Config, *, now: float, dry_run: bool, runner: Runner | None) ->
     result = RunResult(verb=VERB, started_at=float(now), host=where, dry_run=dry_run)
     clock = time.monotonic()
 
-    listed, snapshots, pool_errors = _list(client, config, where)
+    listed, written, snapshots, pool_errors = _list(client, config, where)
     try:
         protected = _replication_bases(config, snapshots)
     except StateFormatError as e:
         # which snapshots are replication bases is not known: take the due ones, destroy none
         protected = {s.guid for listing in snapshots.values() for s in listing}
         result.errors.append(f"nothing pruned: {e}")
-    plan = plan_snapshots(config.datasets, listed, snapshots, now, protected=protected)
+    plan = plan_snapshots(config.datasets, listed, snapshots, now, protected=protected, written=written)
+    hooks = plan_hooks(plan, config.datasets)
     failed_pools = dict(pool_errors)
     items: dict[str, ItemResult] = {}
     for dp in plan.datasets:
         pool = pool_of(dp.dataset)
         if pool in failed_pools and dp.error:
             continue  # reported once per configured entry below
-        items[dp.dataset] = _item(dp, plan, dry_run, where, config.path)
+        items[dp.dataset] = _item(dp, plan, hooks, dry_run, where, config.path)
     for entry in config.datasets:
         pool = pool_of(entry.name)
         if pool in failed_pools and entry.name not in items:
             items[entry.name] = ItemResult(dataset=entry.name, status=FAILED, error=failed_pools[pool])
 
     if not dry_run:
-        _apply(client, plan, items, where, listed, snapshots)
+        _apply(client, plan, hooks, items, where, listed, snapshots)
     result.items = list(items.values())
     result.finished_at = float(now) + (time.monotonic() - clock)
     return result
 
 
-def _list(client: ZfsClient, config: Config, where: str) -> tuple[list[str], dict[str, list[Snapshot]], dict[str, str]]:
-    """Datasets under the configured roots and the managed datasets' snapshots: one `zfs list`
-    of each kind per pool. A pool whose listing fails is reported and left out."""
+def _list(client: ZfsClient, config: Config, where: str) -> tuple[
+        list[str], dict[str, int], dict[str, list[Snapshot]], dict[str, str]]:
+    """Datasets under the configured roots (with ``written`` when an entry sets min_change) and
+    the managed datasets' snapshots: one `zfs list` of each kind per pool. A pool whose listing
+    fails is reported and left out."""
     listed: list[str] = []
+    written: dict[str, int] = {}
+    props = ["written"] if any(e.min_change is not None for e in config.datasets) else []
     errors: dict[str, str] = {}
     for pool, roots in by_pool(e.name for e in config.datasets).items():
         try:
-            listed += client.list_datasets(roots, recursive=True, missing_ok=True)
+            found = client.list_datasets(roots, recursive=True, missing_ok=True, props=props)
+            listed += found
+            written |= {d: int(p["written"]) for d, p in found.items() if p.get("written", "-").isdigit()}
         except ZfsrepError as e:
             errors[pool] = f"cannot list pool {pool} on {where}: {_detail(e)}; check `zpool status {pool}`"
     managed, _ = managed_datasets(config.datasets, listed)
@@ -98,7 +112,7 @@ def _list(client: ZfsClient, config: Config, where: str) -> tuple[list[str], dic
         except ZfsrepError as e:
             errors[pool] = f"cannot list snapshots in pool {pool} on {where}: {_detail(e)}; check `zpool status {pool}`"
             listed = [d for d in listed if pool_of(d) != pool]
-    return listed, snapshots, errors
+    return listed, written, snapshots, errors
 
 
 def _replication_bases(config: Config, snapshots: dict[str, list[Snapshot]]) -> set[int]:
@@ -120,7 +134,8 @@ def _replication_bases(config: Config, snapshots: dict[str, list[Snapshot]]) -> 
     return guids
 
 
-def _item(dp: DatasetPlan, plan: SnapshotPlan, dry_run: bool, where: str, path: str | None) -> ItemResult:
+def _item(dp: DatasetPlan, plan: SnapshotPlan, hooks: dict[str, list[EntryHooks]], dry_run: bool, where: str,
+          path: str | None) -> ItemResult:
     if dp.error:
         return ItemResult(dataset=dp.dataset, status=FAILED, error=(
             f"{dp.error} on {where}; create it (zfs create) or remove it from [[datasets]] "
@@ -129,6 +144,11 @@ def _item(dp: DatasetPlan, plan: SnapshotPlan, dry_run: bool, where: str, path: 
     command = _command_for(dp.dataset, plan.creates)
     if command is not None:
         details["snapshot_command"] = command
+    if dp.skipped:
+        details["skipped"] = dp.skipped
+    mine = next((h for h in hooks.get(pool_of(dp.dataset), ()) if dp.dataset in h.datasets), None)
+    if mine is not None:
+        details["hooks"] = {phase: list(argv) for phase in (PRE, POST) if (argv := mine.argv(phase))}
     item = ItemResult(dataset=dp.dataset, status=NOTHING_TO_DO, details=details)
     if dry_run:
         item.created = [f"{dp.dataset}@{dp.create}"] if dp.create else []
@@ -152,23 +172,13 @@ def _command_for(dataset: str, creates: Sequence[PoolCreate]) -> list[str] | Non
     return None
 
 
-def _apply(client: ZfsClient, plan: SnapshotPlan, items: dict[str, ItemResult], where: str,
-           listed: Iterable[str], snapshots: dict[str, list[Snapshot]]) -> None:
+def _apply(client: ZfsClient, plan: SnapshotPlan, hooks: dict[str, list[EntryHooks]],
+           items: dict[str, ItemResult], where: str, listed: Iterable[str],
+           snapshots: dict[str, list[Snapshot]]) -> None:
+    listed = list(listed)
     failed: set[str] = set()
-    for create in plan.creates:
-        try:
-            client.snapshot(list(create.names), recursive=create.recursive)
-        except ZfsrepError as e:
-            message = (f"zfs snapshot in pool {create.pool} on {where} failed: {_detail(e)}; "
-                       f"{_snapshot_fix(e)}")
-            for dataset in create.datasets:
-                items[dataset].status, items[dataset].error = FAILED, message
-            failed |= set(create.datasets)
-            continue
-        for dataset in create.datasets:
-            dp = plan.for_dataset(dataset)
-            items[dataset].created = [f"{dataset}@{dp.create}"]
-            items[dataset].status = OK
+    for planned in plan.creates:
+        failed |= _snapshot_pool(client, planned, hooks.get(planned.pool, []), plan, items, where, listed)
     # no pruning where the new snapshot is missing (retention counted it); such datasets'
     # snapshots then count as kept, so no -r reaches them
     commands = destroy_commands(plan, listed, snapshots, skip=failed) if failed else plan.destroys
@@ -186,9 +196,60 @@ def record_destroyed(item: ItemResult, destroyed: dict[str, list[str]], errors: 
     """What `destroy_grouped` did to ``item``'s dataset: its destroyed names, OK or FAILED."""
     item.destroyed = [f"{item.dataset}@{n}" for n in destroyed.get(item.dataset, ())]
     if item.dataset in errors:
-        item.status, item.error = FAILED, errors[item.dataset]
-    else:
+        _fail({item.dataset: item}, [item.dataset], errors[item.dataset])
+    elif item.status != FAILED:  # a post-hook may have failed it
         item.status = OK
+
+
+def _snapshot_pool(client: ZfsClient, planned: PoolCreate, around: list[EntryHooks], plan: SnapshotPlan,
+                   items: dict[str, ItemResult], where: str, listed: list[str]) -> set[str]:
+    """One pool's pre-hooks, its `zfs snapshot` without the datasets whose pre-hook failed, and
+    the post-hook of every entry whose pre-hook ran (also if something raised in between).
+    Returns the datasets that got no new snapshot."""
+    skipped: set[str] = set()
+    ran: list[EntryHooks] = []
+    outcome = "failed"
+    try:
+        for entry in around:
+            ran.append(entry)
+            message = run_hook(entry, PRE)
+            if message is not None:
+                skipped |= set(entry.datasets)
+                _fail(items, entry.datasets, message)
+        create = without(planned, skipped, plan, listed)
+        outcome = "ok" if create is None else _create(client, create, plan, items, where)
+        return skipped | (set(create.datasets) if create is not None and outcome == "failed" else set())
+    finally:
+        for entry in post_order(ran):
+            message = run_hook(entry, POST, outcome="skipped" if set(entry.datasets) <= skipped else outcome)
+            if message is not None:
+                _fail(items, entry.datasets, message)
+
+
+def _create(client: ZfsClient, create: PoolCreate, plan: SnapshotPlan, items: dict[str, ItemResult],
+            where: str) -> str:
+    """One pool's atomic `zfs snapshot`: "ok" or "failed" (its datasets' items say why)."""
+    try:
+        client.snapshot(list(create.names), recursive=create.recursive)
+    except ZfsrepError as e:
+        message = (f"zfs snapshot in pool {create.pool} on {where} failed: {_detail(e)}; "
+                   f"{_snapshot_fix(e)}")
+        _fail(items, create.datasets, message)
+        return "failed"
+    names = {d.dataset: d.create for d in plan.datasets if d.create}
+    for dataset in create.datasets:
+        items[dataset].created = [f"{dataset}@{names[dataset]}"]
+        if items[dataset].status != FAILED:
+            items[dataset].status = OK
+    return "ok"
+
+
+def _fail(items: dict[str, ItemResult], datasets: Iterable[str], message: str) -> None:
+    """Mark each dataset FAILED with ``message`` (after an error it already has)."""
+    for dataset in datasets:
+        item = items[dataset]
+        item.error = f"{item.error}; {message}" if item.status == FAILED and item.error else message
+        item.status = FAILED
 
 
 def destroy_grouped(client: ZfsClient, command: DestroyCommand, where: str, items: dict[str, ItemResult],

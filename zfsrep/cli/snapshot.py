@@ -66,11 +66,8 @@ def render(result: RunResult) -> str:
     stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if result.dry_run:
         lines.append(f"plan on {result.host} at {stamp} (dry run: nothing changed)")
-        argvs = [i.details["snapshot_command"] for i in result.items if "snapshot_command" in i.details]
-        argvs += [argv for i in result.items for argv in i.details.get("destroy_commands", ())]
-        commands = list(dict.fromkeys(" ".join(_quote(a) for a in argv) for argv in argvs))
-        lines += [f"  {c}" for c in commands]
-    idle = [i for i in result.items if i.status == NOTHING_TO_DO]
+        lines += [f"  {c}" for c in _planned_commands(result.items)]
+    idle = [i for i in result.items if i.status == NOTHING_TO_DO and "skipped" not in i.details]
     for item in result.items:
         if item not in idle:
             lines.append(_item_line(item, result.dry_run))
@@ -93,6 +90,26 @@ def render(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _planned_commands(items: list[ItemResult]) -> list[str]:
+    """The dry run's commands in the order a run runs them: per `zfs snapshot`, the hooks
+    around it (pre in config order, post reversed), then the destroys."""
+    lines: list[str] = []
+    for command in dict.fromkeys(tuple(i.details["snapshot_command"]) for i in items if "snapshot_command" in i.details):
+        around = [i.details["hooks"] for i in items
+                  if "hooks" in i.details and tuple(i.details.get("snapshot_command", ())) == command]
+        unique = list(dict.fromkeys(tuple((k, tuple(v)) for k, v in h.items()) for h in around))
+        lines += [f"{_argv(argv)}    # pre_snapshot hook" for h in unique for k, argv in h if k == "pre_snapshot"]
+        lines.append(_argv(command))
+        lines += [f"{_argv(argv)}    # post_snapshot hook" for h in reversed(unique) for k, argv in h
+                  if k == "post_snapshot"]
+    destroys = [argv for i in items for argv in i.details.get("destroy_commands", ())]
+    return list(dict.fromkeys([*lines, *(_argv(argv) for argv in destroys)]))
+
+
+def _argv(argv: list[str] | tuple[str, ...]) -> str:
+    return " ".join(_quote(a) for a in argv)
+
+
 def _item_line(item: ItemResult, dry_run: bool) -> str:
     if item.status == FAILED:
         done = []
@@ -110,6 +127,8 @@ def _item_line(item: ItemResult, dry_run: bool) -> str:
         parts.append(("destroy " if dry_run else "destroyed ") + f"{len(item.destroyed)}: {names}")
         if dry_run:
             parts[-1] += f" (frees at least {format_bytes(int(item.details.get('freed_bytes_at_least', 0)))})"
+    if "skipped" in item.details:
+        parts.append(f"skipped ({item.details['skipped']}); {', '.join(item.details.get('due', []))} stay due")
     if not parts:
         parts.append("nothing due")
     return f"{item.dataset}: {'; '.join(parts)}"

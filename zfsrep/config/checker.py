@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zfsrep.core.durations import parse_duration
+from zfsrep.core.sizes import parse_size
 
 _MISSING = object()
 
@@ -169,6 +170,18 @@ def size(value: Any) -> str:
     if not isinstance(value, str) or not _SIZE.match(value):
         raise ValueError(f'expected a size like "256M" or "1G", got {describe(value)}')
     return value
+
+
+def byte_count(value: Any) -> int:
+    """A size in bytes: a non-negative integer, or a string like "1M" (binary K, M, G, T)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return parse_size(value)
+    except ValueError:
+        raise ValueError(f'expected a size like "512K" or "1M", got {describe(value)}') from None
 
 
 def base_url(value: Any) -> str:

@@ -52,6 +52,12 @@ class DatasetConfig:
     retention: Retention = table(Retention)
     snapshot: bool = key(c.boolean, True)  # zfsrep snapshot takes and prunes snapshots for it
     targets: tuple[str, ...] | None = key(c.string_list, None)  # None: every target
+    # run before / after this entry's snapshots, locally (argv lists; `zfsrep.hooks`)
+    pre_snapshot: tuple[str, ...] | None = key(c.argv, None)
+    post_snapshot: tuple[str, ...] | None = key(c.argv, None)
+    hook_timeout: float = key(c.duration, 300.0)
+    # no new snapshot of a dataset with fewer bytes `written` since its newest one; None: always
+    min_change: int | None = key(c.byte_count, None)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,9 @@ def _dataset(ck: c.Checker, raw: Any, path: str, default: Retention, target_name
             ck.error(f"{path}.exclude[{j}]", f"{child!r} is not a child of {name!r}")
     if exclude and not found["recursive"]:
         ck.error(f"{path}.exclude", "only makes sense with recursive = true")
+    for key in ("pre_snapshot", "post_snapshot", "min_change"):
+        if found[key] is not None and found["snapshot"] is False:
+            ck.error(f"{path}.{key}", "only makes sense with snapshot = true (zfsrep snapshot never runs for it)")
     retention = _retention(ck, table.get("retention", {}), f"{path}.retention", default)
     for j, t in enumerate(targets or ()):
         if t not in target_names:

@@ -92,14 +92,15 @@ class Details(TypedDict, total=False):
     action: str  # teardown --reap: "stop" or "terminate"
 
     # -- snapshot -------------------------------------------------------------------------------
-    due: list[str]  # the labels due now
+    due: list[str]  # the labels due now; shown by snapshot
     kept: int  # zfsrep snapshots kept
     foreign: int  # snapshots zfsrep did not make
     freed_bytes_at_least: int  # shown by snapshot, prune_received
     snapshot_command: list[str]  # the argv; shown by snapshot (--dry-run)
     destroy_commands: list[list[str]]  # dry run: the argvs; shown by snapshot, prune_received
     destroy_retried: str  # a grouped destroy failed and was done per dataset
-    skipped: str  # why this dataset was left alone (prune-received: a pending receive, a missing root); shown by prune_received
+    skipped: str  # why no snapshot was taken although labels are due (min_change), or why prune-received left the dataset alone (a pending receive, a missing root); shown by snapshot, prune_received
+    hooks: dict[str, list[str]]  # "pre_snapshot"/"post_snapshot" -> the argv run around it; shown by snapshot
 
     # -- prune-received ---------------------------------------------------------------------------
     source: str  # the [receive.sources.NAME] the copy belongs to

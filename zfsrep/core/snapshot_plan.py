@@ -7,6 +7,11 @@
 * What to create: one snapshot per dataset carrying every due label (`core.schedule`), all of
   one pool in ONE atomic `zfs snapshot`; with ``-r`` on subtree roots when every listed
   dataset below each root gets the same name, otherwise the explicit list.
+* What to skip: an entry with ``min_change`` takes no new snapshot of a dataset whose
+  ``written`` (bytes written since its newest snapshot, of any name) is below it. Its due labels
+  stay due (no snapshot carries them), so the next run asks again; retention then counts only the
+  existing snapshots, so a skip never makes it destroy more. A dataset with no snapshot yet, or
+  whose ``written`` was not listed, is never skipped.
 * What to destroy: `core.retention` over the existing snapshots plus the one being created,
   per dataset; space freed is the sum of ``used`` (a lower bound: space shared by several
   destroyed snapshots is freed too).
@@ -26,6 +31,7 @@ from zfsrep.core.destroy_groups import DestroyCommand, group_destroys
 from zfsrep.core.names import format_name
 from zfsrep.core.retention import decide
 from zfsrep.core.schedule import due_labels
+from zfsrep.core.sizes import format_bytes
 from zfsrep.core.snapshot import Snapshot, is_descendant, parent_of, pool_of
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ class DatasetPlan:
     kept: int = 0  # zfsrep snapshots kept (after this run)
     foreign: int = 0  # snapshots zfsrep did not make (never touched)
     error: str | None = None
+    skipped: str | None = None  # why no snapshot is taken although labels are due (min_change)
 
     @property
     def freed(self) -> int:
@@ -93,16 +100,19 @@ def plan_snapshots(
     now: float,
     *,
     protected: Collection[int] = (),
+    written: Mapping[str, int] | None = None,
 ) -> SnapshotPlan:
     """The whole run: ``listed`` are the existing filesystems/volumes under the configured
     roots (recursively), ``snapshots`` each dataset's snapshots, ``protected`` GUIDs that
-    must survive (replication bases)."""
+    must survive (replication bases), ``written`` each dataset's ``written`` property (needed
+    only where an entry sets ``min_change``)."""
     plan = SnapshotPlan(now=int(now))
     managed, missing = managed_datasets(entries, listed)
     for entry, message in missing:
         plan.datasets.append(DatasetPlan(dataset=entry.name, entry=entry.name, error=message))
     for dataset, entry in managed.items():
-        plan.datasets.append(plan_dataset(dataset, entry, snapshots.get(dataset, ()), now, protected))
+        plan.datasets.append(plan_dataset(dataset, entry, snapshots.get(dataset, ()), now, protected,
+                                          written=(written or {}).get(dataset)))
     plan.creates = pool_creates(
         {d.dataset: d.create for d in plan.datasets if d.create}, listed
     )
@@ -126,11 +136,13 @@ def destroy_commands(
 
 
 def plan_dataset(
-    dataset: str, entry: DatasetConfig, existing: Sequence[Snapshot], now: float, protected: Collection[int]
+    dataset: str, entry: DatasetConfig, existing: Sequence[Snapshot], now: float, protected: Collection[int],
+    *, written: int | None = None,
 ) -> DatasetPlan:
     counts = entry.retention.counts()
     due = due_labels(counts, (s.name for s in existing), now)
-    create = format_name(due, now) if due else None
+    skipped = _too_little_written(entry.min_change, written) if due and existing else None
+    create = format_name(due, now) if due and not skipped else None
     candidates = list(existing)
     if create:
         newest_txg = max((s.createtxg for s in existing), default=0) + 1
@@ -139,8 +151,14 @@ def plan_dataset(
     destroy = tuple(s for s in decision.destroy if s.name != create)
     return DatasetPlan(
         dataset=dataset, entry=entry.name, due=due, create=create, destroy=destroy,
-        kept=len(decision.keep), foreign=len(decision.foreign),
+        kept=len(decision.keep), foreign=len(decision.foreign), skipped=skipped,
     )
+
+
+def _too_little_written(min_change: int | None, written: int | None) -> str | None:
+    if min_change is None or written is None or written >= min_change:
+        return None
+    return f"{format_bytes(written)} written since the newest snapshot, below min_change {format_bytes(min_change)}"
 
 
 def pool_creates(new: Mapping[str, str], listed: Iterable[str]) -> list[PoolCreate]:
