@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from zfsrep.core.stream_tools import COMPRESSORS
+from zfsrep.core.stream_tools import COMPRESSORS, mbuffer_argv
 from zfsrep.zfs.stream import parse_estimate, parse_progress_line
 
 TAIL_LINES = 20
@@ -59,8 +59,11 @@ class StageResult:
         return self.returncode == -signal.SIGPIPE or "broken pipe" in self.stderr.lower()
 
     def last_line(self) -> str:
+        """The last line of its stderr that is not a broken pipe's (on the far side of ssh, a
+        receiving mbuffer complains after `zfs receive` said why it stopped)."""
         lines = [ln.strip() for ln in self.stderr.strip().splitlines() if ln.strip()]
-        return lines[-1] if lines else ""
+        causes = [ln for ln in lines if "broken pipe" not in ln.lower()]
+        return (causes or lines)[-1] if lines else ""
 
     def describe(self) -> str:
         if self.signal_name:
@@ -230,15 +233,13 @@ DEFAULT_RATE_BUFFER = "16M"
 
 
 def buffer_stage(mbuffer: str | None, rate_limit: str | None, *, have: Callable[[str], bool]) -> Stage | None:
-    """mbuffer (`-m size`, `-r rate`) when configured or needed for a rate limit; `pv -L` as
-    the rate limiter when mbuffer is missing. Raises LookupError naming what is missing."""
+    """The sender's buffer: mbuffer (`-m size`, `-r rate`) when configured or needed for a rate
+    limit; `pv -L` as the rate limiter when mbuffer is missing. Raises LookupError naming what
+    is missing."""
     if mbuffer is None and rate_limit is None:
         return None
     if have("mbuffer"):
-        argv = ["mbuffer", "-q", "-s", "128k", "-m", mbuffer or DEFAULT_RATE_BUFFER]
-        if rate_limit:
-            argv += ["-r", rate_limit]
-        return Stage("mbuffer", argv)
+        return Stage("mbuffer", mbuffer_argv(mbuffer or DEFAULT_RATE_BUFFER, rate_limit))
     if mbuffer is None and have("pv"):
         return Stage("pv", ["pv", "-q", "-L", rate_limit])
     raise LookupError("mbuffer" if mbuffer else "mbuffer or pv")
@@ -246,19 +247,24 @@ def buffer_stage(mbuffer: str | None, rate_limit: str | None, *, have: Callable[
 
 def replication_stages(send: Sequence[str], recv: Sequence[str], *, ssh_prefix: Sequence[str],
                        destination: str, compress: str = "none", buffer: Stage | None = None,
-                       ) -> list[Stage]:
-    """send → [compress] → [buffer] → ssh (remote: [decompress |] zfs receive).
+                       receive_buffer: str | None = None) -> list[Stage]:
+    """send → [compress] → [buffer] → ssh (remote: [mbuffer |] [decompress |] zfs receive).
 
-    The remote side is one shell word built with `shlex.join` from argv lists."""
+    ``receive_buffer`` (the target's `mbuffer` size) puts mbuffer on the receiving end too, in
+    front of the decompressor: it takes the stream while `zfs receive` waits on its pool's
+    transaction groups, so the sender and the network do not stall with it. The remote side is
+    one shell word built with `shlex.join` from argv lists."""
     stages = [Stage("zfs send", list(send))]
-    remote = shlex.join(recv)
+    remote = [list(recv)]
     if compress != "none":
         comp, decomp = COMPRESSORS[compress]
         stages.append(Stage(comp[0], comp))
-        remote = f"{shlex.join(decomp)} | {remote}"
+        remote.insert(0, decomp)
+    if receive_buffer is not None:
+        remote.insert(0, mbuffer_argv(receive_buffer))
     if buffer is not None:
         stages.append(buffer)
-    stages.append(Stage(f"ssh to {destination}", [*ssh_prefix, remote]))
+    stages.append(Stage(f"ssh to {destination}", [*ssh_prefix, " | ".join(shlex.join(a) for a in remote)]))
     return stages
 
 

@@ -180,6 +180,41 @@ def test_replication_stages_compose_the_data_path():
     assert shlex.split(right) == recv
 
 
+@pytest.mark.parametrize("compress,remote", [
+    ("none", ["mbuffer -q -s 128k -m 64M", "zfs receive -u -s backup/tank/a"]),
+    ("lz4", ["mbuffer -q -s 128k -m 64M", "lz4 -q -d -c", "zfs receive -u -s backup/tank/a"]),
+])
+def test_mbuffer_runs_on_both_ends_and_limits_the_rate_only_on_the_sender(compress, remote):
+    from zfsrep.pipeline import buffer_stage, replication_stages
+
+    buf = buffer_stage("64M", "5M", have=lambda tool: tool == "mbuffer")
+    stages = replication_stages(["zfs", "send", "tank/a@s1"], ["zfs", "receive", "-u", "-s", "backup/tank/a"],
+                                ssh_prefix=["ssh", "--", "b"], destination="b", compress=compress,
+                                buffer=buf, receive_buffer="64M")
+    assert stages[-2].argv == ["mbuffer", "-q", "-s", "128k", "-m", "64M", "-r", "5M"]
+    assert stages[-1].argv[-1].split(" | ") == remote
+
+
+def test_rate_limit_alone_buffers_only_on_the_sender():
+    from zfsrep.pipeline import buffer_stage, replication_stages
+
+    stages = replication_stages(["zfs", "send", "tank/a@s1"], ["zfs", "receive", "-u", "-s", "backup/tank/a"],
+                                ssh_prefix=["ssh", "--", "b"], destination="b",
+                                buffer=buffer_stage(None, "5M", have=lambda tool: True))
+    assert [s.name for s in stages] == ["zfs send", "mbuffer", "ssh to b"]
+    assert stages[-1].argv[-1] == "zfs receive -u -s backup/tank/a"
+
+
+def test_a_far_side_broken_pipe_is_not_the_line_that_says_why():
+    from zfsrep.pipeline import StageResult
+
+    stderr = ("cannot receive incremental stream: destination backup/a has been modified\n"
+              "mbuffer: error: outputThread: error writing to <stdout> at offset 0x20000: Broken pipe\n"
+              "mbuffer: warning: error during output to <stdout>: Broken pipe\n")
+    assert StageResult("ssh to b", [], 1, stderr).last_line().startswith("cannot receive incremental")
+    assert StageResult("mbuffer", [], 1, "mbuffer: error: Broken pipe").last_line() == "mbuffer: error: Broken pipe"
+
+
 def test_rate_limit_falls_back_to_pv_and_says_what_is_missing():
     from zfsrep.pipeline import buffer_stage
 

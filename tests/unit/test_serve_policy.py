@@ -71,16 +71,18 @@ def test_clock_script_is_the_one_list_changed_builds():
     assert za.list_changed([ROOT])[0][2] == CLOCK_SCRIPT
 
 
+@pytest.mark.parametrize("mbuffer", [None, "16M"])
 @pytest.mark.parametrize("compress", ["none", *COMPRESSORS])
 @pytest.mark.parametrize("properties", [{}, {"canmount": "noauto"}, {"canmount": "noauto", "com.example:x": "a b"}])
-def test_replicate_receive_pipeline_is_served(compress, properties):
+def test_replicate_receive_pipeline_is_served(compress, properties, mbuffer):
     recv = zs.recv_argv(COPY, properties=properties)
     stages = replication_stages(zs.send_argv("tank/home@s"), recv, ssh_prefix=["ssh", "--", "t"],
-                                destination="t", compress=compress)
+                                destination="t", compress=compress, receive_buffer=mbuffer)
     plan = served(remote_side(stages, -1))
     assert plan.what == "receive"
     assert plan.stages[-1] == tuple(recv)
-    assert len(plan.stages) == (1 if compress == "none" else 2)
+    assert len(plan.stages) == 1 + (compress != "none") + (mbuffer is not None)
+    assert (plan.stages[0][0] == "mbuffer") == (mbuffer is not None)
 
 
 def test_receive_abort_and_parents_are_served():
@@ -97,6 +99,11 @@ def test_holds_of_zfsrep_tags_are_served():
 def test_mbuffer_before_the_decompressor_is_served():
     plan = served(f"mbuffer -q -s 128k -m 256M -r 20M | zstd -q -d -c | {shlex.join(zs.recv_argv(COPY))}")
     assert [s[0] for s in plan.stages] == ["mbuffer", "zstd", "zfs"]
+
+
+def test_mbuffer_after_the_decompressor_is_refused():
+    assert "not one zfsrep puts" in refused(
+        f"zstd -q -d -c | mbuffer -q -s 128k -m 256M | {shlex.join(zs.recv_argv(COPY))}")
 
 
 RESTORE_SENDS = [

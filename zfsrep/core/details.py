@@ -31,6 +31,8 @@ class SendStep(TypedDict):
     bytes: int
     estimated: int | None
     seconds: float
+    stages: list[str]  # what ran here, e.g. ["zfs send", "zstd", "mbuffer", "ssh to backup"]
+    remote: str  # what ran on the target: "[mbuffer … |] [zstd -q -d -c |] zfs receive …"
 
 
 class Stage(TypedDict):

@@ -8,3 +8,10 @@ COMPRESSORS: dict[str, tuple[list[str], list[str]]] = {
     "zstd": (["zstd", "-q", "-c", "-3", "-T0"], ["zstd", "-q", "-d", "-c"]),
     "lz4": (["lz4", "-q", "-c"], ["lz4", "-q", "-d", "-c"]),
 }
+
+
+def mbuffer_argv(size: str, rate: str | None = None) -> list[str]:
+    """mbuffer holding ``size`` bytes (128 KiB blocks), at most ``rate`` bytes/s if given; the
+    same shape on the sender and (without a rate) on the receiver."""
+    argv = ["mbuffer", "-q", "-s", "128k", "-m", size]
+    return [*argv, "-r", rate] if rate else argv

@@ -55,20 +55,16 @@ def session_for(target: TargetConfig, host: str, begun: SshSession | None) -> It
 
 
 def check_tools(target: TargetConfig, remote: ZfsClient, host: str) -> Stage | None:
-    """The compressor on both ends and the buffer tool here: the buffer stage to use, or a
-    ZfsrepError naming what is missing where."""
+    """The compressor and mbuffer on both ends (each if configured) and the buffer tool here:
+    the buffer stage to use, or a ZfsrepError naming what is missing where."""
     t = target
     if t.compress != "none":
         tool = COMPRESSORS[t.compress][0][0]
-        if shutil.which(tool) is None:
-            raise ZfsrepError(f"target {t.name}: compress = \"{t.compress}\" but {tool} is not "
-                              f"installed here ({socket.gethostname()}); install it or set "
-                              f"targets.{t.name}.compress = \"none\"")
-        check = remote.runner.run(["sh", "-c", 'command -v "$1"', "sh", tool], check=False)
-        if not check.ok:
-            raise ZfsrepError(f"target {t.name}: compress = \"{t.compress}\" but {tool} is not "
-                              f"installed on {host}; install it there or set "
-                              f"targets.{t.name}.compress = \"none\"")
+        fix = f"targets.{t.name}.compress = \"none\""
+        _need_here(t, tool, f"compress = \"{t.compress}\"", f"set {fix}")
+        _need_there(t, remote, host, tool, f"compress = \"{t.compress}\"", f"set {fix}")
+    if t.mbuffer is not None:  # `pipeline.replication_stages` buffers on the receiving end too
+        _need_there(t, remote, host, "mbuffer", "mbuffer is set", f"unset targets.{t.name}.mbuffer")
     try:
         return buffer_stage(t.mbuffer, t.rate_limit, have=lambda x: shutil.which(x) is not None)
     except LookupError as e:
@@ -76,3 +72,16 @@ def check_tools(target: TargetConfig, remote: ZfsClient, host: str) -> Stage | N
         raise ZfsrepError(f"target {t.name}: {what} is set but {e} is not installed here "
                           f"({socket.gethostname()}); install it or unset "
                           f"targets.{t.name}.{what}") from None
+
+
+def _need_here(t: TargetConfig, tool: str, why: str, fix: str) -> None:
+    if shutil.which(tool) is None:
+        raise ZfsrepError(f"target {t.name}: {why} but {tool} is not installed here "
+                          f"({socket.gethostname()}); install it or {fix}")
+
+
+def _need_there(t: TargetConfig, remote: ZfsClient, host: str, tool: str, why: str, fix: str) -> None:
+    check = remote.runner.run(["sh", "-c", 'command -v "$1"', "sh", tool], check=False)
+    if not check.ok:
+        raise ZfsrepError(f"target {t.name}: {why} but {tool} is not installed on {host}; "
+                          f"install it there or {fix}")

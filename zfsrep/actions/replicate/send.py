@@ -16,7 +16,7 @@ from zfsrep.core import receive_properties
 from zfsrep.core import replication_plan as rp
 from zfsrep.errors import ZfsrepError
 from zfsrep.phases import Phases
-from zfsrep.pipeline import PipelineResult, replication_stages, run_pipeline
+from zfsrep.pipeline import PipelineResult, Stage, replication_stages, run_pipeline
 from zfsrep.zfs import ZfsClient
 from zfsrep.zfs import stream as zs
 
@@ -71,13 +71,14 @@ class Sender:
             if step.kind == rp.ABORT_RESUME:
                 self.link.remote.runner.run(zs.recv_abort_argv(tds))
                 continue
-            result = self._pipeline(copy, step, self.tree.datasets.get(tds))
+            stages, result = self._pipeline(copy, step, self.tree.datasets.get(tds))
             item.bytes += result.bytes
             if step.kind == rp.RESUME:
                 item.resumed = True
             item.details.setdefault("steps", []).append(
                 {"step": step.describe(), "bytes": result.bytes, "estimated": result.estimated,
-                 "seconds": round(result.seconds, 3)})
+                 "seconds": round(result.seconds, 3), "stages": [s.name for s in stages],
+                 "remote": stages[-1].argv[-1]})
             if not result.ok:
                 item.error = self._pipeline_error(copy, step, result)
                 item.details["stages"] = [
@@ -90,7 +91,9 @@ class Sender:
                 self.tree.received(copy, properties=self.target.properties)
         return True
 
-    def _pipeline(self, copy: Copy, step: rp.Step, props: dict[str, str] | None) -> PipelineResult:
+    def _pipeline(self, copy: Copy, step: rp.Step, props: dict[str, str] | None,
+                  ) -> tuple[list[Stage], PipelineResult]:
+        """The step's stages (the last one's last word: what runs on the target) and how they ran."""
         t, ds, tds, session = self.target, copy.source, copy.dataset, self.link.session
         raw = t.raw and ds.encrypted
         # encryption properties make an encrypted copy of plain data: a full, not raw, receive
@@ -106,7 +109,7 @@ class Sender:
         recv = zs.recv_argv(tds, force=t.force, properties=properties, filesystem=not ds.volume)
         stages = replication_stages(send, recv, ssh_prefix=session.argv_prefix,
                                     destination=session.destination, compress=t.compress,
-                                    buffer=self.link.buffer)
+                                    buffer=self.link.buffer, receive_buffer=t.mbuffer)
         description = step.describe()
         report = self.progress
 
@@ -117,7 +120,7 @@ class Sender:
         log.info("%s -> %s:%s: %s", ds.name, t.name, tds, description)
         try:
             with self.phases.timed("sends"):
-                return run_pipeline(stages, progress=progress if report is not None else None)
+                return stages, run_pipeline(stages, progress=progress if report is not None else None)
         except FileNotFoundError as e:
             raise ZfsrepError(f"cannot start {e.filename}: not installed here "
                               f"({socket.gethostname()})") from None
