@@ -91,9 +91,10 @@ def snapshots(lab, host, dataset):
             for line in out.stdout.splitlines()}
 
 
-def assert_same(lab, source_ds, snaps=None):
-    """Files of every (or the given) snapshot, and the GUIDs, are equal on the target."""
-    target_ds = f"{PARENT}/{source_ds}"
+def assert_same(lab, source_ds, snaps=None, *, parent=PARENT):
+    """Files of every (or the given) snapshot, and the GUIDs, are equal on the target (under
+    ``parent``, a target's `dataset`)."""
+    target_ds = f"{parent}/{source_ds}"
     src, dst = snapshots(lab, "source", source_ds), snapshots(lab, "target", target_ds)
     names = snaps or list(src)
     for name in names:

@@ -43,7 +43,7 @@ def expected(names, counts, base, held=()):
     for label, n in counts.items():
         carrying = sorted((OURS.fullmatch(x).group(2), x) for x in names
                           if OURS.fullmatch(x) and label in OURS.fullmatch(x).group(1).split("."))
-        keep |= {x for _, x in carrying[len(carrying) - n:]} if n else set()
+        keep |= {x for _, x in carrying[max(0, len(carrying) - n):]} if n else set()
     return keep
 
 
