@@ -8,8 +8,11 @@ token), or nothing to do, or a refusal whose message names the snapshots and the
 Rules (the safety contract, checked by property tests):
   * the common snapshot is found by GUID, never by name;
   * an incremental always starts at the target's newest snapshot, which must be on the source;
-  * a target whose newest snapshot is not on the source, or that has snapshots but none in
-    common, is refused; a plan never destroys anything on either side (pruning the target is a
+  * a target whose newest snapshot is gone from the source but a bookmark of the source
+    dataset with that snapshot's GUID remains (zfsrep bookmarks each sent snapshot) gets
+    `-i ds#bookmark ds@next` (then `-I` on to the newest: `-I` refuses a bookmark as its base);
+  * a target whose newest snapshot is not on the source (nor bookmarked there), or that has
+    snapshots but none in common, is refused; a plan never destroys anything on either side (pruning the target is a
     separate plan, `target_prune_candidates`, that never touches the newest common snapshot).
 
 Stdlib only, no I/O.
@@ -71,6 +74,8 @@ class Step:
     snapshots: tuple[str, ...] = ()  # short names this step lands on the target
 
     def describe(self) -> str:
+        if self.kind == INCREMENTAL and self.base and "#" in self.base:
+            return f"incremental from bookmark {self.base} -> {self.to} ({len(self.snapshots)} snapshot(s))"
         if self.kind == FULL:
             return f"full {self.to}"
         if self.kind == INCREMENTAL:
@@ -88,6 +93,7 @@ class ReplicationPlan:
     action: str  # SEND | NOTHING | REFUSE | EMPTY
     steps: tuple[Step, ...] = ()
     base: str | None = None  # newest common snapshot before the run ("pool/ds@snap" on the source)
+    # or, when that snapshot is gone from the source, its bookmark there ("pool/ds#bm")
     base_guid: int | None = None
     newest: str | None = None  # newest source snapshot: the newest common one after success
     newest_guid: int | None = None
@@ -107,7 +113,9 @@ class ReplicationPlan:
 
 
 def short(name: str) -> str:
-    """`pool/ds@snap` -> `snap`."""
+    """`pool/ds@snap` -> `snap`; a bookmark `pool/ds#bm` -> `#bm`."""
+    if "#" in name:
+        return "#" + name.split("#", 1)[1]
     return name.split("@", 1)[1] if "@" in name else name
 
 
@@ -145,7 +153,11 @@ def plan_replication(
     target_exists: bool,
     resume: ResumeState | None = None,
     force: bool = False,
+    source_bookmarks: Iterable[Snap] = (),
 ) -> ReplicationPlan:
+    """``source_bookmarks``: the source dataset's bookmarks (``full_name`` "pool/ds#bm"); one
+    whose GUID is the target's newest snapshot's is the base when that snapshot is gone from
+    the source. Bookmarks of another dataset are never used."""
     source = _ordered(source_snaps)
     target = _ordered(target_snaps)
     where = f"target {target_name}: {target_dataset}"
@@ -209,6 +221,10 @@ def plan_replication(
 
     # 3. Incremental from the target's newest snapshot, which must be on the source.
     target_newest = target[-1]
+    if target_newest.guid not in by_guid:
+        mark = _bookmark_of(source_dataset, source_bookmarks, target_newest.guid)
+        if mark is not None:
+            return _from_bookmark(base_kw, mark, source, steps, notes)
     common = newest_common(source, target)
     if common is None:
         return ReplicationPlan(
@@ -241,6 +257,35 @@ def plan_replication(
     return ReplicationPlan(**base_kw, action=SEND, steps=tuple(steps), base=common.full_name,
                            base_guid=common.guid, newest=newest.full_name, newest_guid=newest.guid,
                            notes=tuple(notes))
+
+
+def _bookmark_of(dataset: str, bookmarks: Iterable[Snap], guid: int) -> Snap | None:
+    """The bookmark of ``dataset`` (never of another dataset) that marks snapshot ``guid``."""
+    return next((b for b in bookmarks
+                 if b.guid == guid and b.full_name.partition("#")[0] == dataset), None)
+
+
+def _from_bookmark(base_kw: dict, mark: Snap, source: Sequence[Snap], steps: list[Step],
+                   notes: list[str]) -> ReplicationPlan:
+    """The target's newest snapshot is gone from the source but ``mark`` bookmarks it: `-i`
+    from the bookmark to the next snapshot, then `-I` on to the newest (`zfs send -I` does not
+    take a bookmark: "multiple snapshots cannot be sent from a bookmark")."""
+    later = [s for s in source if s.createtxg > mark.createtxg]
+    newest = source[-1]
+    kw = dict(base=mark.full_name, base_guid=mark.guid, notes=tuple(notes))
+    if not later:
+        return ReplicationPlan(**base_kw, action=NOTHING if not steps else SEND, steps=tuple(steps),
+                               newest_guid=mark.guid, **kw,
+                               message=f"up to date at bookmark {mark.full_name}")
+    first = later[0]
+    steps.append(Step(INCREMENTAL, base=mark.full_name, to=first.full_name, snapshots=(first.name,)))
+    if first is not newest:
+        steps.append(Step(INCREMENTAL, base=first.full_name, to=newest.full_name,
+                          snapshots=_after(source, first)))
+    return ReplicationPlan(**base_kw, action=SEND, steps=tuple(steps), newest=newest.full_name,
+                           newest_guid=newest.guid, **kw,
+                           message=f"the target's newest snapshot is gone from the source: "
+                                   f"sending incrementally from its bookmark {mark.full_name}")
 
 
 def common_after(plan: ReplicationPlan, succeeded: bool) -> tuple[str | None, int | None]:

@@ -40,6 +40,28 @@ def list_snapshots(roots: Sequence[str], *, recursive: bool = False,
     return [*argv, *roots]
 
 
+BOOKMARK_COLUMNS: tuple[str, ...] = ("name", "guid", "createtxg")
+
+
+def list_bookmarks(roots: Sequence[str], *, recursive: bool = False) -> list[str]:
+    """The bookmarks of ``roots`` (and their descendants if ``recursive``) in one `zfs list`."""
+    return [ZFS, "list", "-H", "-p", "-t", "bookmark", "-o", ",".join(BOOKMARK_COLUMNS),
+            *(["-r"] if recursive else ["-d", "1"]), *roots]
+
+
+def bookmark(snapshot: str, bookmark_name: str) -> list[str]:
+    """`zfs bookmark ds@snap ds#name`."""
+    return [ZFS, "bookmark", snapshot, bookmark_name]
+
+
+def destroy_bookmark(bookmark_name: str) -> list[str]:
+    """`zfs destroy ds#name` (needs the `destroy` permission; without `mount` that allows
+    destroying bookmarks only)."""
+    if "#" not in bookmark_name:
+        raise ValueError(f"not a bookmark (ds#name): {bookmark_name!r}")
+    return [ZFS, "destroy", bookmark_name]
+
+
 def list_tree(roots: Sequence[str], *, recursive: bool = False,
               props: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """Datasets and their snapshots in one `zfs list` (one process, one pass over the pool):

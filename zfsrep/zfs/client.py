@@ -181,6 +181,24 @@ class ZfsClient:
             out.listed += again
         return out
 
+    def list_bookmarks(self, roots: Sequence[str], *, recursive: bool = False,
+                       missing_ok: bool = False) -> dict[str, list[parse.Bookmark]]:
+        """``{dataset: [bookmarks oldest first]}``, one `zfs list -t bookmark` per pool. Not
+        cached: bookmarks are few, and a bookmark is no snapshot to `snapshots_changed`."""
+        out: dict[str, list[parse.Bookmark]] = {}
+        for pool_roots in by_pool(roots).values():
+            argv = za.list_bookmarks(pool_roots, recursive=recursive)
+            out.update(parse.bookmarks(self._list(argv, pool_roots, missing_ok).stdout))
+        return out
+
+    def bookmark(self, snapshot: str, bookmark_name: str) -> None:
+        """Bookmark ``snapshot`` (ds@snap) as ``bookmark_name`` (ds#name)."""
+        self.runner.run(za.bookmark(snapshot, bookmark_name))
+
+    def destroy_bookmark(self, bookmark_name: str) -> None:
+        """Destroy ``bookmark_name`` (ds#name)."""
+        self.runner.run(za.destroy_bookmark(bookmark_name))
+
     def get(self, props: Sequence[str], names: Sequence[str], *, missing_ok: bool = False) -> dict[str, dict[str, str]]:
         """``{name: {prop: value}}`` from one `zfs get -H -p` per pool ("-" means unset)."""
         out: dict[str, dict[str, str]] = {}

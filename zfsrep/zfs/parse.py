@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from zfsrep.core.snapshot import Snapshot
 from zfsrep.errors import ZfsrepError
-from zfsrep.zfs.argv import SNAPSHOT_COLUMNS
+from zfsrep.zfs.argv import BOOKMARK_COLUMNS, SNAPSHOT_COLUMNS
 
 
 class ZfsOutputError(ZfsrepError):
@@ -60,6 +61,37 @@ def _snapshot(record: dict[str, str]) -> Snapshot:
     num = {col: integer(record[col], col, full) if col in record else 0
            for col in ("guid", "createtxg", "creation", "used", "userrefs")}
     return Snapshot(dataset=dataset, name=name, **num)
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """A listed bookmark: ``dataset#name``, the GUID and createtxg of the snapshot it marks."""
+
+    dataset: str
+    name: str  # the part after "#"
+    guid: int
+    createtxg: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.dataset}#{self.name}"
+
+
+def bookmarks(text: str) -> dict[str, list[Bookmark]]:
+    """`zfs list -H -p -t bookmark -o name,guid,createtxg` as ``{dataset: [bookmarks]}``,
+    oldest first."""
+    out: dict[str, list[Bookmark]] = {}
+    for record in table(text, BOOKMARK_COLUMNS):
+        full = record["name"]
+        dataset, hash_, name = full.partition("#")
+        if not hash_ or not dataset or not name:
+            raise ZfsOutputError(f"expected a bookmark name (dataset#name), got {full!r}")
+        out.setdefault(dataset, []).append(Bookmark(
+            dataset, name, integer(record["guid"], "guid", full),
+            integer(record["createtxg"], "createtxg", full)))
+    for marks in out.values():
+        marks.sort(key=lambda b: b.createtxg)
+    return out
 
 
 def datasets(text: str, columns: Sequence[str]) -> dict[str, dict[str, str]]:

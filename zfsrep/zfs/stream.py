@@ -22,16 +22,22 @@ from dataclasses import dataclass
 SEND_FLAGS = ("-L", "-c")
 
 
+def incremental_flags(base: str) -> list[str]:
+    """Every snapshot after ``base`` (`-I`); from a bookmark (``ds#bm``) `-i`, ``snapshot``
+    alone: `-I` refuses one ("multiple snapshots cannot be sent from a bookmark")."""
+    return ["-i" if "#" in base else "-I", base]
+
+
 def send_argv(snapshot: str, *, base: str | None = None, raw: bool = False,
               progress: bool = False) -> list[str]:
-    """`zfs send` of ``snapshot``: full, or every snapshot after ``base`` (`-I`)."""
+    """`zfs send` of ``snapshot``: full, or incremental from ``base`` (`incremental_flags`)."""
     argv = ["zfs", "send", *SEND_FLAGS]
     if raw:
         argv.append("-w")
     if progress:
         argv += ["-v", "-P"]
     if base is not None:
-        argv += ["-I", base]
+        argv += incremental_flags(base)
     argv.append(snapshot)
     return argv
 
@@ -51,7 +57,7 @@ def estimate_argv(snapshot: str, *, base: str | None = None, raw: bool = False) 
     if raw:
         argv.append("-w")
     if base is not None:
-        argv += ["-I", base]
+        argv += incremental_flags(base)
     argv.append(snapshot)
     return argv
 
