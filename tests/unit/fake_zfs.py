@@ -27,6 +27,7 @@ class FakeZfs(Runner):
     snapshots_changed: bool = False
     changed: dict[str, int] = field(default_factory=dict)
     tags: dict[str, set[str]] = field(default_factory=dict)  # ds@snap -> hold tags
+    marks: dict[str, tuple[int, int]] = field(default_factory=dict)  # ds#name -> (guid, createtxg)
     _txg: itertools.count = field(default_factory=lambda: itertools.count(100))
     _guid: itertools.count = field(default_factory=lambda: itertools.count(10_000_000_000_000_000))
 
@@ -96,7 +97,7 @@ class FakeZfs(Runner):
             def within(d: str, root: str = root, recursive: bool = recursive) -> bool:
                 return is_descendant(d, root) if recursive else d == root
             types = opts["-t"].split(",")
-            if types != ["snapshot"]:
+            if {"filesystem", "volume"} & set(types):
                 for d, props in self.datasets.items():
                     # `-d 1` (only used with snapshots) also lists the root's children
                     if within(d) or ("-d" in opts and parent_of(d) == root):
@@ -109,7 +110,23 @@ class FakeZfs(Runner):
                               "creation": s.creation, "used": s.used, "userrefs": s.userrefs,
                               "type": "snapshot"}
                     lines.append("\t".join(str(values.get(c, "-")) for c in columns))
+            if "bookmark" in types:
+                for full, (guid, txg) in sorted(self.marks.items(), key=lambda m: m[1][1]):
+                    if within(full.partition("#")[0]) or (
+                            "-d" in opts and full.partition("#")[0] == root):
+                        values = {"name": full, "guid": guid, "createtxg": txg, "type": "bookmark"}
+                        lines.append("\t".join(str(values.get(c, "-")) for c in columns))
         return rc, "".join(line + "\n" for line in lines), "".join(e + "\n" for e in errs)
+
+    def _bookmark(self, args: list[str]) -> tuple[int, str, str]:
+        snap, mark = args
+        found = next((s for s in self.snaps if s.full_name == snap), None)
+        if found is None:
+            return 1, "", f"cannot create bookmark '{mark}': dataset does not exist\n"
+        if mark in self.marks:
+            return 1, "", f"cannot create bookmark '{mark}': bookmark exists\n"
+        self.marks[mark] = (found.guid, found.createtxg)
+        return 0, "", ""
 
     def _snapshot(self, args: list[str]) -> tuple[int, str, str]:
         opts, names = _options(args, {"-o"})
@@ -138,6 +155,11 @@ class FakeZfs(Runner):
 
     def _destroy(self, args: list[str]) -> tuple[int, str, str]:
         opts, (arg,) = _options(args, set())
+        if "#" in arg:
+            if arg not in self.marks:
+                return 1, "", f"bookmark '{arg}' does not exist.\n"
+            del self.marks[arg]
+            return 0, "", ""
         ds, _, joined = arg.partition("@")
         wanted = joined.split(",")
         if "-r" in opts:  # like ZFS: each name wherever it exists below ds, all-or-nothing

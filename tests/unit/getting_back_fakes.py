@@ -71,12 +71,6 @@ class MoreZfs(FakeZfs):
     def __post_init__(self) -> None:
         self.clones: dict[str, list[str]] = {}
 
-    def run(self, argv, **kw):
-        if list(argv[:4]) == ["zfs", "list", "-H", "-p"] and "bookmark" in argv:
-            self.commands.append(list(argv))
-            from zfsrep.execute import CommandResult
-            return CommandResult(tuple(argv), 0, "", "")
-        return super().run(argv, **kw)
 
 
 def target_zfs(*datasets: str) -> MoreZfs:

@@ -115,6 +115,8 @@ class TargetConfig:
     force: bool = key(c.boolean, False)  # zfs recv -F
     append_only: bool = key(c.boolean, False)  # the target runs `zfsrep serve` and prunes itself: never destroy there
     raw: bool = key(c.boolean, True)  # raw send (-w) for encrypted datasets
+    # bookmark each sent snapshot on the source; send from it when the snapshot is gone there
+    bookmarks: bool = key(c.boolean, True)
     properties: dict[str, str] = key(c.string_table, default_factory=lambda: {"canmount": "noauto"})
     retention: Retention | None = table(Retention, optional=True)  # None: the dataset's own retention
     lock_timeout: float = key(c.duration, 600.0)

@@ -75,6 +75,7 @@ class Details(TypedDict, total=False):
 
     # -- replicate ----------------------------------------------------------------------------
     target_dataset: str  # the copy's name on the target
+    bookmark: str  # the source's bookmark of the copy's newest snapshot for this target (ds#zfsrep_<target>_<txg>)
     listing: Listing
     estimated_bytes: int | None  # dry run; shown by replicate
     stages: list[Stage]  # a failed send

@@ -3,6 +3,7 @@ finds) with their snapshots and `zfs holds`, listed once, in a worker thread (`S
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +17,9 @@ from zfsrep.errors import ZfsrepError
 from zfsrep.phases import Phases
 from zfsrep.targets.select import covers
 from zfsrep.zfs import ZfsClient
+from zfsrep.zfs.parse import Bookmark
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +30,22 @@ class SourceDataset:
     volume: bool = False
     encrypted: bool = False
     snapshots: list[Snapshot] = field(default_factory=list)
+    bookmarks: list[Bookmark] = field(default_factory=list)  # when a target keeps bookmarks
+
+
+def _wants_bookmarks(config: Config, dcfg: DatasetConfig) -> bool:
+    return any(t.bookmarks for t in config.targets_for(dcfg))
+
+
+def _bookmarks(client: ZfsClient, roots: Sequence[str], recursive: bool) -> dict[str, list[Bookmark]]:
+    """The roots' bookmarks in one `zfs list -t bookmark` per pool, never from the listing
+    cache (a bookmark is no snapshot to `snapshots_changed`). If that fails, none: each copy
+    then plans without the fallback, as before bookmarks."""
+    try:
+        return client.list_bookmarks(roots, recursive=recursive, missing_ok=True)
+    except ZfsrepError as e:
+        log.warning("listing bookmarks of %s: %s", ", ".join(roots), (str(e).strip().splitlines() or [""])[0])
+        return {}
 
 
 def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: ZfsClient,
@@ -38,6 +58,8 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
             continue
         listed, snaps = cache.list_tree(client, [d.name for d in group], recursive=recursive,
                                         props=props, missing_ok=True)
+        marked = [d.name for d in group if _wants_bookmarks(config, d)]
+        marks = _bookmarks(client, marked, recursive) if marked else {}
         for dcfg in group:
             if dcfg.name not in listed:
                 for target in config.targets_for(dcfg):
@@ -52,7 +74,7 @@ def _source_datasets(config: Config, chosen: Sequence[DatasetConfig], client: Zf
                     name=name, config=dcfg, top=name == dcfg.name,
                     volume=p.get("type") == "volume",
                     encrypted=p.get("encryption", "off") not in ("off", "-", ""),
-                    snapshots=snaps.get(name, []),
+                    snapshots=snaps.get(name, []), bookmarks=marks.get(name, []),
                 ))
     return sorted(found, key=lambda d: d.name)  # parents before their children
 

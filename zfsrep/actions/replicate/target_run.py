@@ -8,6 +8,7 @@ import functools
 import time
 from dataclasses import dataclass, field
 
+from zfsrep.actions.replicate.bookmarks import keep_bookmark
 from zfsrep.actions.replicate.connect import Connection, check_tools, session_for
 from zfsrep.actions.replicate.copy import Copy, TargetTree
 from zfsrep.actions.replicate.holds import HoldLedger, hold_tag
@@ -169,6 +170,7 @@ class TargetRun:
         return rp.plan_replication(
             ds.name, self.target.name, tds, ds.snapshots, tree.snapshots.get(tds, []),
             target_exists=tds in tree.datasets, resume=resume, force=self.target.force,
+            source_bookmarks=ds.bookmarks if self.target.bookmarks else (),
         )
 
     # -- applying the plans ---------------------------------------------------------------------
@@ -208,6 +210,7 @@ class TargetRun:
             item.status = NOTHING_TO_DO
             if not self.dry_run:
                 turn.holds.keep_newest(copy)
+                self._keep_bookmark(copy)
             return
         if self.dry_run:
             item.status = PLANNED
@@ -225,6 +228,11 @@ class TargetRun:
         turn.tree.received(copy)
         item.to_snapshot = rp.short(plan.newest) if plan.newest else item.to_snapshot
         turn.holds.keep_newest(copy)
+        self._keep_bookmark(copy)
+
+    def _keep_bookmark(self, copy: Copy) -> None:
+        if self.target.bookmarks:
+            keep_bookmark(self.local, copy, self.phases)
 
     def _create_parents(self, remote: ZfsClient, tree: TargetTree, tds: str) -> None:
         missing: list[str] = []
