@@ -72,5 +72,5 @@ def test_full_and_incremental_to_two_targets_then_one_down(clean_lab):
     assert by_target["backup"]["status"] == by_target["second"]["status"] == "ok", by_target
     assert by_target["down"]["status"] == "failed"
     error = by_target["down"]["error"]
-    assert error.startswith("target down (127.0.0.1") and "\n" not in error, error
+    assert error.startswith("target down: cannot ssh to root@127.0.0.1:1") and "\n" not in error, error
     assert_kept(lab, first + second + third)
