@@ -1,5 +1,5 @@
 # The systemd units of zfsrep as plain data: `zfs-snapshot` and `zfs-replicate`, and when asked
-# `zfs-verify` and `zfs-scrub-targets`, each with a [Unit] part, a [Service] part and a [Timer] part. The NixOS module (./default.nix) turns this
+# `zfs-verify` and `zfs-scrub-targets` (and on a backup target `zfs-prune-received`), each with a [Unit] part, a [Service] part and a [Timer] part. The NixOS module (./default.nix) turns this
 # into systemd.services/systemd.timers; `zfsrep systemd render` (zfsrep/systemd.py) builds the
 # same structure for pip installs, and tests/unit/test_systemd_units_parity.py evaluates this
 # file with nix-instantiate and compares the two. Builtins only (no nixpkgs), so it evaluates
@@ -21,6 +21,12 @@
   warmupTargets ? [ ],
   report ? false,
   datasets ? true,
+  # this host is a source: zfs-snapshot and zfs-replicate (false: a pure backup host)
+  sends ? true,
+  # [receive] configured: zfs-prune-received, run as root whatever `user` is (it holds the
+  # `destroy` that the sources' ssh user never has)
+  pruneReceived ? false,
+  pruneReceivedOnCalendar ? "daily",
   snapshotPermissions ? [
     "snapshot"
     "destroy"
@@ -52,7 +58,6 @@ let
     toString
     ;
 
-  root = user == "root";
   needsQuotes = s: match ".*[[:space:]\"'\\;].*" s != null;
 
   # One argument of an Exec= line: specifiers (%) and variables ($) literal, quoted if needed.
@@ -99,8 +104,8 @@ let
     }
     // optionalAttrs (writable != [ ]) { ReadWritePaths = writable; };
 
-  # Sandboxing shared by both services. Root keeps only CAP_SYS_ADMIN (the zfs ioctls).
-  hardening = {
+  # Sandboxing shared by all services. Root keeps only CAP_SYS_ADMIN (the zfs ioctls).
+  hardeningFor = root: {
     NoNewPrivileges = "yes";
     PrivateTmp = "yes";
     PrivateMounts = "yes";
@@ -141,10 +146,11 @@ let
 
   # A networked unit (it reaches targets) ends with `teardown --this-run`, whatever its warmups
   # are now: a switch during a run may have removed the one this run warmed up (zfsrep/unit_run.py).
-  service =
-    unit: verb: permissions: warmups: start:
+  serviceAs =
+    runUser: unit: verb: permissions: warmups: start:
     let
-      networked = unit != "zfs-snapshot";
+      root = runUser == "root";
+      networked = unit != "zfs-snapshot" && unit != "zfs-prune-received";
       delegate = !root && datasets && permissions != [ ];
       perms = concatStringsSep "," permissions;
       # "+": runs with full privileges, outside the sandbox and the User= below.
@@ -174,7 +180,7 @@ let
       ExecStart = if start != null then start else zfsrep "" [ verb ] [ ];
     }
     // optionalAttrs (!root) {
-      User = user;
+      User = runUser;
       Group = group;
     }
     // optionalAttrs (pre != [ ]) { ExecStartPre = pre; }
@@ -189,7 +195,8 @@ let
       LoadCredential = map (n: "${n}:${credentials.${n}}") (attrNames credentials);
     }
     // directories
-    // hardening;
+    // hardeningFor root;
+  service = serviceAs user;
 
   networkedTimer =
     onCalendar:
@@ -210,7 +217,7 @@ let
     Wants = [ "network-online.target" ];
   };
 in
-{
+optionalAttrs sends {
   zfs-snapshot = {
     unit = {
       Description = "zfsrep: take and prune ZFS snapshots";
@@ -235,7 +242,7 @@ in
     timer = networkedTimer replicateOnCalendar;
   };
 }
-// optionalAttrs verify {
+// optionalAttrs (sends && verify) {
   zfs-verify = {
     unit = networked "zfsrep: verify the backups on every target";
     # verify needs no `zfs allow` permission: it only lists snapshots and reads files
@@ -245,7 +252,7 @@ in
     timer = networkedTimer verifyOnCalendar;
   };
 }
-// optionalAttrs (scrubTargets != [ ]) {
+// optionalAttrs (sends && scrubTargets != [ ]) {
   # Not "zfs-scrub": NixOS' services.zfs.autoScrub (local pools) already defines zfs-scrub.service.
   zfs-scrub-targets = {
     unit = networked "zfsrep: scrub the pools of the targets";
@@ -254,5 +261,16 @@ in
       map (t: zfsrep "" [ "scrub" ] [ "--target" t "--wait" ]) scrubTargets
     );
     timer = networkedTimer scrubOnCalendar;
+  };
+}
+// optionalAttrs pruneReceived {
+  zfs-prune-received = {
+    unit = {
+      Description = "zfsrep: prune the copies this target received, by its own retention";
+      After = [ "zfs.target" ];
+    };
+    # local only (no teardown); the same sandbox as zfs-snapshot run as root
+    service = serviceAs "root" "zfs-prune-received" "prune-received" [ ] [ ] null;
+    timer = networkedTimer pruneReceivedOnCalendar;
   };
 }

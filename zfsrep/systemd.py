@@ -1,6 +1,6 @@
 """The systemd units of zfsrep: `zfs-snapshot` and `zfs-replicate` services with their timers,
 and optionally `zfs-verify` (is the backup there?) and `zfs-scrub-targets` (scrub the targets'
-pools).
+pools); on a backup target with `[receive]`, `zfs-prune-received` (the target thins its copies).
 
 One structure, two renderers: `units()` here feeds `zfsrep systemd render` (unit files for
 pip installs on Debian/Ubuntu), and `nixos-modules/units.nix` builds the very same structure for
@@ -14,7 +14,7 @@ string or a list of strings (a list renders as one line per item).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zfsrep import sinks
@@ -32,6 +32,10 @@ SCRUB_UNIT = "zfs-scrub-targets"
 DEFAULT_VERIFY_ON_CALENDAR = "weekly"
 DEFAULT_SCRUB_ON_CALENDAR = "monthly"
 DEFAULT_RANDOMIZED_DELAY = "5min"
+# A target's own pruning: runs as root whatever `user` is (it holds the `destroy` that the sources'
+# ssh user never has), so a compromised source cannot destroy its copies.
+PRUNE_RECEIVED_UNIT = "zfs-prune-received"
+DEFAULT_PRUNE_RECEIVED_ON_CALENDAR = "daily"
 # `zfs allow` sets, granted in ExecStartPre and revoked in ExecStopPost when the units run as a
 # dedicated user. Disjoint on purpose: one unit's revoke must not pull a permission from under
 # the other unit while it runs.
@@ -85,10 +89,13 @@ class UnitInputs:
     verify_deep: bool = False  # `zfsrep verify --deep`: also compare files of the newest common snapshot
     scrub_targets: tuple[str, ...] = ()  # zfs-scrub-targets.service/.timer when not empty
     scrub_on_calendar: str = DEFAULT_SCRUB_ON_CALENDAR
-    randomized_delay_sec: str = DEFAULT_RANDOMIZED_DELAY  # replicate, verify, scrub timers; "0": none
+    randomized_delay_sec: str = DEFAULT_RANDOMIZED_DELAY  # replicate, verify, scrub, prune-received timers; "0": none
     warmup_targets: tuple[str, ...] = ()  # targets with a warmup: ExecStartPre warmup, ExecStopPost teardown
     report: bool = False  # a report sink is configured: ExecStopPost report-result
     datasets: bool = True  # any dataset configured (the allow step needs one)
+    sends: bool = True  # this host is a source: zfs-snapshot and zfs-replicate (False: a pure backup host)
+    prune_received: bool = False  # `[receive]` configured: zfs-prune-received.service/.timer
+    prune_received_on_calendar: str = DEFAULT_PRUNE_RECEIVED_ON_CALENDAR
     snapshot_permissions: tuple[str, ...] = SNAPSHOT_PERMISSIONS
     replicate_permissions: tuple[str, ...] = REPLICATE_PERMISSIONS
     state_dir: str = "/var/lib/zfsrep"
@@ -114,6 +121,9 @@ class UnitInputs:
             "warmupTargets": list(self.warmup_targets),
             "report": self.report,
             "datasets": self.datasets,
+            "sends": self.sends,
+            "pruneReceived": self.prune_received,
+            "pruneReceivedOnCalendar": self.prune_received_on_calendar,
             "snapshotPermissions": list(self.snapshot_permissions),
             "replicatePermissions": list(self.replicate_permissions),
             "stateDir": self.state_dir,
@@ -129,6 +139,9 @@ def inputs_from_config(config: Config, *, exe: str, config_file: str, **options:
         "warmup_targets": tuple(sorted(n for n, t in config.targets.items() if t.warmup is not None)),
         "report": bool(sinks.configured(config.report)),
         "datasets": bool(config.datasets),
+        # a config with only [receive] is a pure backup host: nothing to snapshot or send
+        "sends": bool(config.datasets or config.targets or config.receive is None),
+        "prune_received": config.receive is not None,
         "state_dir": config.state_dir,
         "lock_dir": config.lock_dir,
     }
@@ -271,7 +284,8 @@ def _service(
 
 def _networked_timer(inputs: UnitInputs, on_calendar: str) -> dict[str, str]:
     """A timer of a unit that reaches targets: spread over RandomizedDelaySec= so that a fleet of
-    sources does not reach one target in the same second."""
+    sources does not reach one target in the same second (the target's own pruning too: it is
+    then less likely to meet them)."""
     timer = {"OnCalendar": on_calendar, "Persistent": "true"}
     if inputs.randomized_delay_sec not in ("", "0"):
         timer["RandomizedDelaySec"] = inputs.randomized_delay_sec
@@ -279,6 +293,24 @@ def _networked_timer(inputs: UnitInputs, on_calendar: str) -> dict[str, str]:
 
 
 def units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
+    structure: dict[str, dict[str, dict[str, Any]]] = {}
+    if inputs.sends:
+        structure.update(_source_units(inputs))
+    if inputs.prune_received:
+        as_root = replace(inputs, user="root", group=None)
+        structure[PRUNE_RECEIVED_UNIT] = {
+            "unit": {
+                "Description": "zfsrep: prune the copies this target received, by its own retention",
+                "After": ["zfs.target"],
+            },
+            # local only (no teardown); the same sandbox as zfs-snapshot run as root
+            "service": _service(as_root, PRUNE_RECEIVED_UNIT, "prune-received", (), (), networked=False),
+            "timer": _networked_timer(inputs, inputs.prune_received_on_calendar),
+        }
+    return structure
+
+
+def _source_units(inputs: UnitInputs) -> dict[str, dict[str, dict[str, Any]]]:
     structure = {
         SNAPSHOT_UNIT: {
             "unit": {

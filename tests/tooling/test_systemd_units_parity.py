@@ -88,6 +88,21 @@ def test_parity_for_the_stop_timeout_of_units_with_teardowns(tmp_path):
     assert nix_units(inputs, tmp_path) == ours
 
 
+def test_parity_for_a_pure_backup_host_and_for_both_roles(tmp_path):
+    receive_only = UnitInputs(exe="/usr/bin/zfsrep", config_file="/etc/zfsrep/config.toml", user="zfsrep",
+                              sends=False, datasets=False, prune_received=True, report=True,
+                              prune_received_on_calendar="*-*-* 02:30", verify=True)
+    ours = units(receive_only)
+    assert set(ours) == {"zfs-prune-received"}
+    assert "User" not in ours["zfs-prune-received"]["service"]  # root: it holds destroy, the ssh user not
+    assert nix_units(receive_only, tmp_path) == ours
+    both = UnitInputs(exe="/usr/bin/zfsrep", config_file="/etc/zfsrep/config.toml", user="zfsrep",
+                      prune_received=True, credentials={"ssh-key": "/etc/id"}, report=True)
+    ours = units(both)
+    assert set(ours) == {"zfs-snapshot", "zfs-replicate", "zfs-prune-received"}
+    assert nix_units(both, tmp_path) == ours
+
+
 words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
 
 
@@ -102,10 +117,14 @@ words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min
     verify=st.booleans(),
     deep=st.booleans(),
     scrubs=st.lists(words, max_size=3, unique=True).map(tuple),
+    sends=st.booleans(),
+    prune_received=st.booleans(),
+    prune_on_calendar=st.sampled_from(["daily", "*-*-* 03:00"]),
 )
 def test_parity_holds_for_generated_inputs(tmp_path, user, warmups, report, datasets, config_file, state_dir,
-                                           verify, deep, scrubs):
+                                           verify, deep, scrubs, sends, prune_received, prune_on_calendar):
     inputs = UnitInputs(exe="/usr/bin/zfsrep", config_file=config_file, user=user, warmup_targets=warmups,
                         report=report, datasets=datasets, state_dir=state_dir, verify=verify, verify_deep=deep,
-                        scrub_targets=scrubs)
+                        scrub_targets=scrubs, sends=sends, prune_received=prune_received,
+                        prune_received_on_calendar=prune_on_calendar)
     assert nix_units(inputs, tmp_path) == units(inputs)

@@ -461,3 +461,69 @@ def test_timers_that_reach_targets_are_spread_so_a_fleet_does_not_arrive_at_once
     off = units(inputs(randomized_delay_sec="0", verify=True))
     assert all("RandomizedDelaySec" not in part["timer"] for part in off.values())
     assert "\nRandomizedDelaySec=30min\n" in unit_files(units(inputs(randomized_delay_sec="30min")))["zfs-replicate.timer"]
+
+
+# --- a backup target: [receive] -------------------------------------------------------------------
+
+RECEIVE = """
+[receive.sources.web1]
+root = "backup/hosts/web1"
+retention = { daily = 7 }
+"""
+
+
+def receive_inputs(text: str, **overrides) -> UnitInputs:
+    config = parse_config(text, path="/etc/zfsrep/config.toml")
+    options = {"exe": "/opt/zfsrep/bin/zfsrep", "config_file": "/etc/zfsrep/config.toml", **overrides}
+    return inputs_from_config(config, **options)
+
+
+def test_a_receive_only_config_renders_only_the_targets_own_pruning_as_root():
+    u = units(receive_inputs(RECEIVE, user="zfsrep", verify=True))
+    assert set(u) == {"zfs-prune-received"}  # nothing to snapshot or send
+    service = u["zfs-prune-received"]["service"]
+    # root whatever --user says: it holds the destroy that the sources' ssh user never has
+    assert "User" not in service
+    assert service["ExecStart"] == "/opt/zfsrep/bin/zfsrep prune-received --config /etc/zfsrep/config.toml"
+    assert "ExecStopPost" not in service and "ExecStartPre" not in service  # no sink, no teardown
+    assert service["Environment"] == ["TZ=UTC", "ZFSREP_RUN_DIR=/run/zfsrep/runs/zfs-prune-received"]
+    snapshot_as_root = units(inputs())["zfs-snapshot"]["service"]
+    own = ("ExecStart", "ExecStopPost", "Environment")  # CONFIG has a report sink, RECEIVE none
+    assert {k: v for k, v in service.items() if k not in own} == {
+        k: v for k, v in snapshot_as_root.items() if k not in own}
+    assert u["zfs-prune-received"]["timer"] == {"OnCalendar": "daily", "Persistent": "true",
+                                                "RandomizedDelaySec": "5min"}
+
+
+def test_a_source_that_also_receives_gets_both_and_the_pruning_reports():
+    u = units(receive_inputs(CONFIG + RECEIVE, prune_received_on_calendar="*-*-* 03:00"))
+    assert set(u) == {"zfs-snapshot", "zfs-replicate", "zfs-prune-received"}
+    service = u["zfs-prune-received"]["service"]
+    assert service["ExecStopPost"] == [
+        "-/opt/zfsrep/bin/zfsrep report-result --config /etc/zfsrep/config.toml --verb prune-received"]
+    assert "TimeoutStopSec" not in service  # local: no teardown to wait for
+    assert u["zfs-prune-received"]["timer"]["OnCalendar"] == "*-*-* 03:00"
+    assert "zfs-prune-received" not in units(inputs())  # no [receive], no pruning unit
+
+
+def test_rendered_prune_received_unit_passes_systemd_analyze(tmp_path):
+    out = tmp_path / "units"
+    out.mkdir()
+    for name, text in unit_files(units(receive_inputs(RECEIVE, exe=fake_exe(tmp_path))), header="test").items():
+        (out / name).write_text(text)
+    result = verify(out)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    security = subprocess.run(["systemd-analyze", "security", "--offline=true", "--threshold=30",
+                               "zfs-prune-received.service"], cwd=out, capture_output=True, text=True, check=False)
+    assert security.returncode == 0, security.stdout[-600:] + security.stderr
+
+
+def test_cli_render_of_a_receive_only_config(tmp_path, config_file):
+    config_file.write_text(RECEIVE)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["systemd", "render", "-c", str(config_file), "--out", str(out),
+                                      "--exe", "/z", "--prune-received-on-calendar", "weekly"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["zfs-prune-received.service", "zfs-prune-received.timer"]
+    assert "OnCalendar=weekly\n" in (out / "zfs-prune-received.timer").read_text()
+    assert "systemctl enable --now zfs-prune-received.timer" in result.output

@@ -30,6 +30,7 @@ from zfsrep.config.load import config_path
 from zfsrep.core.result import RunResult
 from zfsrep.errors import EXIT_FAILED
 from zfsrep.systemd import (
+    DEFAULT_PRUNE_RECEIVED_ON_CALENDAR,
     DEFAULT_RANDOMIZED_DELAY,
     DEFAULT_REPLICATE_ON_CALENDAR,
     DEFAULT_SCRUB_ON_CALENDAR,
@@ -89,12 +90,14 @@ def render(
     scrub: Annotated[bool, typer.Option("--scrub", help="Also zfs-scrub-targets.service/.timer: `zfsrep scrub --wait` of every target's pool.")] = False,
     scrub_target: Annotated[list[str] | None, typer.Option("--scrub-target", help="Scrub only this target's pool (repeatable; implies --scrub).")] = None,
     scrub_on_calendar: Annotated[str, typer.Option("--scrub-on-calendar", help="OnCalendar= of zfs-scrub-targets.timer.")] = DEFAULT_SCRUB_ON_CALENDAR,
-    randomized_delay: Annotated[str, typer.Option("--randomized-delay", help="RandomizedDelaySec= of the replicate, verify and scrub timers (\"0\": none), so a fleet does not reach a target at once.")] = DEFAULT_RANDOMIZED_DELAY,
+    prune_received_on_calendar: Annotated[str, typer.Option("--prune-received-on-calendar", help="OnCalendar= of zfs-prune-received.timer (a config with \\[receive]).")] = DEFAULT_PRUNE_RECEIVED_ON_CALENDAR,
+    randomized_delay: Annotated[str, typer.Option("--randomized-delay", help="RandomizedDelaySec= of the replicate, verify, scrub and prune-received timers (\"0\": none), so a fleet does not reach a target at once.")] = DEFAULT_RANDOMIZED_DELAY,
     credential: Annotated[list[str] | None, typer.Option("--credential", help="LoadCredential NAME=PATH (repeatable); the config reads it as \"%d/NAME\".")] = None,
     exe: Annotated[str | None, typer.Option("--exe", help="Absolute path of zfsrep \\[default: this installation's].")] = None,
     json: JsonOption = False,
 ) -> None:
-    """Render zfs-snapshot and zfs-replicate (and zfs-verify, zfs-scrub-targets) services and timers."""
+    """Render zfs-snapshot and zfs-replicate (and zfs-verify, zfs-scrub-targets) services and timers;
+    with [receive], zfs-prune-received (alone for a config with only [receive])."""
     cfg = load(config)
     scrub_targets = _scrub_targets(cfg, scrub, scrub_target or [])
     config_file = str(config_path(config).absolute())
@@ -110,6 +113,7 @@ def render(
         verify_on_calendar=verify_on_calendar,
         scrub_targets=scrub_targets,
         scrub_on_calendar=scrub_on_calendar,
+        prune_received_on_calendar=prune_received_on_calendar,
         randomized_delay_sec=randomized_delay,
         credentials=_credentials(credential or []),
     )
@@ -140,7 +144,7 @@ def render(
         return
     for name in files:
         typer.echo(f"wrote {out / name}")
-    if user != "root":
+    if user != "root" and inputs.sends:
         typer.echo(f"the units run as {user!r}: create it first, e.g. `useradd --system --home-dir {cfg.state_dir} {user}`")
     timers = " ".join(f"{name}.timer" for name in structure)
     typer.echo(f"next: systemctl daemon-reload && systemctl enable --now {timers}")
