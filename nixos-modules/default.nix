@@ -3,6 +3,8 @@
 # the TOML config the CLI reads (same schema, docs/config.md); typed options cover what is NixOS
 # wiring: schedules, the user and its `zfs allow` permissions, credentials, known host keys.
 # The units themselves come from ./units.nix, shared with `zfsrep systemd render`.
+# `services.zfsrep.receive` (./receive.nix) is the other role, a backup target: either role may
+# be on without the other (a pure backup host enables only `receive`).
 {
   config,
   lib,
@@ -114,6 +116,9 @@ let
     inherit (cfg) randomizedDelaySec;
     report = hasSink;
     datasets = datasets != [ ];
+    sends = cfg.enable;
+    pruneReceived = cfg.receive.enable;
+    pruneReceivedOnCalendar = cfg.receive.pruneOnCalendar;
     snapshotPermissions = cfg.permissions.snapshot;
     replicatePermissions = cfg.permissions.replicate;
     stateDir = settings.state_dir or "/var/lib/zfsrep";
@@ -153,9 +158,22 @@ let
   );
   unknownScrubTargets = lib.filter (t: !(targets ? ${t})) cfg.scrub.targets;
   plainUrls = lib.filter (s: (report.${s} or { }) ? url) (lib.attrNames sinks);
+  # the units this machine gets, each a service with its timer
+  installed = lib.filterAttrs (_: on: on) {
+    zfs-snapshot = cfg.enable && cfg.snapshot.enable;
+    zfs-replicate = cfg.enable && cfg.replicate.enable;
+    zfs-verify = cfg.enable && cfg.verify.enable;
+    zfs-scrub-targets = cfg.enable && cfg.scrub.enable && units ? zfs-scrub-targets;
+    # the target's own pruning (./receive.nix), as root: the ssh user never holds destroy
+    zfs-prune-received = cfg.receive.enable;
+  };
+
+  # the source side's assertions hold only when it is on (a pure backup host has no datasets)
+  sourceAssertion = a: a // { assertion = !cfg.enable || a.assertion; };
 in
 {
   _file = ./default.nix;
+  imports = [ ./receive.nix ];
 
   options.services.zfsrep = {
     enable = mkEnableOption "zfsrep ZFS snapshots and replication (zfs-snapshot and zfs-replicate services with timers)";
@@ -343,8 +361,8 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions = [
+  config = mkIf (cfg.enable || cfg.receive.enable) {
+    assertions = map sourceAssertion [
       {
         assertion = !cfg.replicate.enable || targets != { };
         message = "services.zfsrep: replicate.enable is true but settings.targets is empty; define settings.targets.<name> = { host = ...; dataset = ...; } or set replicate.enable = false.";
@@ -359,19 +377,21 @@ in
       }
       {
         assertion = datasets != [ ];
-        message = "services.zfsrep: settings.datasets is empty; add settings.datasets = [ { name = \"tank/data\"; } ].";
+        message = "services.zfsrep: settings.datasets is empty; add settings.datasets = [ { name = \"tank/data\"; } ] (a host that only receives backups: leave services.zfsrep.enable off and use services.zfsrep.receive).";
       }
       {
         assertion = targetsWithoutHostKey == [ ];
         message = "services.zfsrep: target(s) ${lib.concatStringsSep ", " targetsWithoutHostKey} have a warmup but no pinned host key; set services.zfsrep.knownHosts.<target> (or settings.targets.<target>.known_hosts).";
       }
       {
-        assertion = storePaths == [ ];
-        message = "services.zfsrep: credential file(s) ${toString storePaths} are in the world-readable Nix store; point services.zfsrep.credentials at files outside it (agenix, sops-nix, /run/keys).";
-      }
-      {
         assertion = cfg.user == "root" || config.users.users ? ${cfg.user};
         message = "services.zfsrep: user ${cfg.user} does not exist; define users.users.${cfg.user} (or use the default user, zfsrep, or root).";
+      }
+    ]
+    ++ [
+      {
+        assertion = storePaths == [ ];
+        message = "services.zfsrep: credential file(s) ${toString storePaths} are in the world-readable Nix store; point services.zfsrep.credentials at files outside it (agenix, sops-nix, /run/keys).";
       }
     ];
     warnings = map (
@@ -381,7 +401,7 @@ in
     environment.etc."zfsrep/config.toml".source = checkedConfig;
     environment.systemPackages = [ cfg.package ];
 
-    users.users = lib.optionalAttrs (cfg.user == "zfsrep") {
+    users.users = lib.optionalAttrs (cfg.enable && cfg.user == "zfsrep") {
       zfsrep = {
         isSystemUser = true;
         inherit (cfg) group;
@@ -389,19 +409,9 @@ in
         description = "zfsrep ZFS snapshots and replication";
       };
     };
-    users.groups = lib.optionalAttrs (cfg.group == "zfsrep") { zfsrep = { }; };
+    users.groups = lib.optionalAttrs (cfg.enable && cfg.group == "zfsrep") { zfsrep = { }; };
 
-    systemd.services = lib.mkMerge [
-      (mkIf cfg.snapshot.enable { zfs-snapshot = mkService "zfs-snapshot"; })
-      (mkIf cfg.replicate.enable { zfs-replicate = mkService "zfs-replicate"; })
-      (mkIf cfg.verify.enable { zfs-verify = mkService "zfs-verify"; })
-      (mkIf (cfg.scrub.enable && units ? zfs-scrub-targets) { zfs-scrub-targets = mkService "zfs-scrub-targets"; })
-    ];
-    systemd.timers = lib.mkMerge [
-      (mkIf cfg.snapshot.enable { zfs-snapshot = mkTimer "zfs-snapshot"; })
-      (mkIf cfg.replicate.enable { zfs-replicate = mkTimer "zfs-replicate"; })
-      (mkIf cfg.verify.enable { zfs-verify = mkTimer "zfs-verify"; })
-      (mkIf (cfg.scrub.enable && units ? zfs-scrub-targets) { zfs-scrub-targets = mkTimer "zfs-scrub-targets"; })
-    ];
+    systemd.services = lib.mapAttrs (name: _: mkService name) installed;
+    systemd.timers = lib.mapAttrs (name: _: mkTimer name) installed;
   };
 }

@@ -23,6 +23,8 @@ EXPECTED = {
     "checks/lib.nix",
     "checks/vm-replicate.nix",
     "checks/vm-report.nix",
+    "checks/vm-append-only.nix",
+    "nixos-modules/receive.nix",
 }
 
 

@@ -46,6 +46,7 @@ let
   cfg = {
     enable = true; checkConfig = CHECK; package = "zfsrep-package";
     settings = SETTINGS; credentials = { extra = { }; }; knownHosts = { };
+    receive = { enable = false; pruneOnCalendar = "daily"; };
   };
   module = import MODULE {
     inherit lib;
