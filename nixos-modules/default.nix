@@ -176,7 +176,7 @@ in
   imports = [ ./receive.nix ];
 
   options.services.zfsrep = {
-    enable = mkEnableOption "zfsrep ZFS snapshots and replication (zfs-snapshot and zfs-replicate services with timers)";
+    enable = mkEnableOption "zfsrep ZFS snapshots and replication, the source side (zfs-snapshot and zfs-replicate services with timers; a host that only receives backups enables services.zfsrep.receive instead)";
 
     # pkgs.zfsrep with the overlay, else the package of this flake
     package = lib.mkPackageOption (pkgs // { zfsrep = pkgs.zfsrep or (pkgs.callPackage ../nix/package.nix { }); }) "zfsrep" { };
