@@ -142,7 +142,7 @@ def test_the_key_by_hand_is_refused_and_every_snapshot_stays(clean_lab):
 
     # `zfs receive -F` of a stream that would roll the copy back to hourly(1) and wipe hourly(2)
     lab.ssh("source", f"zfs snapshot {DS}@alt")
-    proc = lab.ssh("source", ["bash", "-c", """
+    proc = lab.ssh("source", ["bash", "-c", f"""
 zfs send -i {DS}@{hourly(1)} {DS}@alt | ssh -i {KEY} -o IdentitiesOnly=yes -o BatchMode=yes {USER}@target \
     zfs receive -u -s -F {COPY}; echo "ssh=${{PIPESTATUS[1]}}" >&2
 """], check=False)
