@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Protocol
 
@@ -133,3 +134,10 @@ def finish(result: Outcome, *, json: bool, render: Callable[[Any], str | None], 
         if text is not None:
             typer.echo(text, nl=False)
     raise typer.Exit(result.exit_code)
+
+
+def plan_header(result: Any) -> str:
+    """The first line of a dry run's plan: where, when (the run's ``now``, UTC) and that nothing
+    changed."""
+    stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"plan on {result.host} at {stamp} (dry run: nothing changed)"

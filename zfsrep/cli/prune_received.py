@@ -4,7 +4,6 @@ retention ([receive.sources.NAME])."""
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -18,6 +17,7 @@ from zfsrep.cli.common import (
     finish,
     guarded,
     load,
+    plan_header,
     setup_logging,
 )
 from zfsrep.cli.snapshot import NowOption, parse_now
@@ -48,8 +48,7 @@ def command(
 def render(result: RunResult) -> str:
     lines: list[str] = []
     if result.dry_run:
-        stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append(f"plan on {result.host} at {stamp} (dry run: nothing changed)")
+        lines.append(plan_header(result))
         argvs = [argv for i in result.items for argv in i.details.get("destroy_commands", ())]
         lines += [f"  {c}" for c in dict.fromkeys(shlex.join(argv) for argv in argvs)]
     idle = [i for i in result.items if i.status == NOTHING_TO_DO]

@@ -18,6 +18,7 @@ from zfsrep.cli.common import (
     finish,
     guarded,
     load,
+    plan_header,
     setup_logging,
     usage_error,
 )
@@ -63,9 +64,8 @@ def command(
 
 def render(result: RunResult) -> str:
     lines: list[str] = []
-    stamp = datetime.fromtimestamp(int(result.started_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if result.dry_run:
-        lines.append(f"plan on {result.host} at {stamp} (dry run: nothing changed)")
+        lines.append(plan_header(result))
         lines += [f"  {c}" for c in _planned_commands(result.items)]
     idle = [i for i in result.items if i.status == NOTHING_TO_DO and "skipped" not in i.details]
     for item in result.items:
