@@ -98,8 +98,6 @@ def plan_dataset(source: ReceivedSource, dataset: str, props: Mapping[str, str],
     ours = [s for s in snaps if parse_name(s.name) is not None]
     protected = {s.guid for s in (newest, max(ours, key=lambda s: s.createtxg, default=None)) if s}
     decision = decide(snaps, source.counts, protected=protected)
-    unheld = decide([replace(s, userrefs=0) for s in snaps], source.counts, protected=protected)
-    doomed = {s.name for s in unheld.destroy}
     return replace(
         base, destroy=tuple(decision.destroy), kept=len(decision.keep), foreign=len(decision.foreign),
-        kept_held=tuple(s.name for s in snaps if s.userrefs > 0 and s.name in doomed))
+        kept_held=tuple(decision.held_only()))
