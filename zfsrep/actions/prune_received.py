@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Sequence
 
-from zfsrep.actions.snapshot import destroy_grouped, record_destroyed
+from zfsrep.actions.snapshot import destroy_argv, destroy_grouped, record_destroyed
 from zfsrep.config.model import Config
 from zfsrep.core import received_prune_plan as rpp
 from zfsrep.core.result import FAILED, NOTHING_TO_DO, PLANNED, SKIPPED, ItemResult, RunResult
@@ -22,7 +22,6 @@ from zfsrep.errors import ConfigError, UsageError, ZfsrepError
 from zfsrep.execute import Runner
 from zfsrep.lock import config_lock
 from zfsrep.zfs import ZfsClient, by_pool
-from zfsrep.zfs.argv import destroy_batches
 
 VERB = "prune-received"
 PLAN_COMMAND = "zfsrep prune-received --dry-run"
@@ -122,7 +121,7 @@ def _item(dp: rpp.ReceivedDatasetPlan, plan: rpp.ReceivedPrunePlan, dry_run: boo
         item.status = PLANNED
         item.destroyed = [s.full_name for s in dp.destroy]
         details["destroy_commands"] = [argv for c in plan.destroys if dp.dataset in c.datasets
-                                       for argv in destroy_batches(c.root, c.names, recursive=c.recursive)]
+                                       for argv in destroy_argv(c)]
     return item
 
 

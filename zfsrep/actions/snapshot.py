@@ -153,7 +153,7 @@ def _item(dp: DatasetPlan, plan: SnapshotPlan, hooks: dict[str, list[EntryHooks]
     if dry_run:
         item.created = [f"{dp.dataset}@{dp.create}"] if dp.create else []
         item.destroyed = [s.full_name for s in dp.destroy]
-        destroys = [argv for c in plan.destroys if dp.dataset in c.datasets for argv in _destroy_argv(c)]
+        destroys = [argv for c in plan.destroys if dp.dataset in c.datasets for argv in destroy_argv(c)]
         if destroys:
             details["destroy_commands"] = destroys
         if item.created or item.destroyed:
@@ -161,7 +161,8 @@ def _item(dp: DatasetPlan, plan: SnapshotPlan, hooks: dict[str, list[EntryHooks]
     return item
 
 
-def _destroy_argv(command: DestroyCommand) -> list[list[str]]:
+def destroy_argv(command: DestroyCommand) -> list[list[str]]:
+    """The argv(s) of one grouped destroy, as a dry run shows them."""
     return destroy_batches(command.root, command.names, recursive=command.recursive)
 
 
