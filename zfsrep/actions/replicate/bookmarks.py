@@ -6,7 +6,8 @@ target has, as ``ds#zfsrep_<target>_<createtxg>``. When that snapshot is gone fr
 A new bookmark is made before the older ones of the target are destroyed, so the source is never
 without one. `zfs bookmark` needs the `bookmark` permission, destroying one `destroy`, which the
 units do not grant replicate (`systemd.REPLICATE_PERMISSIONS` stay disjoint from the snapshot
-unit's): there the older bookmarks stay (they hold no space) and each run notes it."""
+unit's): there the older bookmarks stay (they hold no space), and a run that makes a new one
+notes it; a run that makes none tries no destroy."""
 
 from __future__ import annotations
 
@@ -51,11 +52,13 @@ def keep_bookmark(local: ZfsClient, copy: Copy, phases: Phases) -> None:
         return
     mine = ours(copy.target, ds.bookmarks)
     name = bookmark_name(copy.target, ds.name, newest.createtxg)
+    made = False
     try:
         if not any(b.full_name == name and b.guid == newest.guid for b in mine):
             with phases.timed("bookmarks"):
                 local.bookmark(newest.full_name, name)
             ds.bookmarks.append(Bookmark(ds.name, name.partition("#")[2], newest.guid, newest.createtxg))
+            made = True
     except ZfsrepError as e:
         item.details.setdefault("warnings", []).append(
             f"{copy.where}: could not bookmark {newest.full_name} as {name}: {first_line(e)}; "
@@ -63,7 +66,9 @@ def keep_bookmark(local: ZfsClient, copy: Copy, phases: Phases) -> None:
             f"targets.{copy.target}.bookmarks = false)")
         return
     item.details["bookmark"] = name
-    kept = [b.full_name for b in mine if b.full_name != name]
+    # only when this run made the new one: without `destroy` (the units) the older ones stay,
+    # and a run with nothing new would only try again and fail the same way
+    kept = [b.full_name for b in mine if b.full_name != name] if made else []
     while kept:
         try:
             with phases.timed("bookmarks"):

@@ -11,11 +11,11 @@ from zfsrep.actions.replicate.copy import Copy
 from zfsrep.actions.replicate.listing_cache import ListingCache
 from zfsrep.actions.replicate.messages import first_line
 from zfsrep.core import replication_plan as rp
+from zfsrep.core.restore_plan import HOLD_PREFIX  # the one definition (core: rollback and restore use it too)
 from zfsrep.errors import ZfsrepError
 from zfsrep.phases import Phases
 from zfsrep.zfs import ZfsClient
 
-HOLD_PREFIX = "zfsrep:"
 
 
 def hold_tag(target: str) -> str:
