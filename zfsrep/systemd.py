@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from zfsrep import sinks
 from zfsrep.config.credentials import KEPT_ENV
 from zfsrep.config.model import Config
 from zfsrep.unit_run import RUN_DIR_ENV, RUNS_SUBDIR
@@ -135,6 +134,8 @@ class UnitInputs:
 
 def inputs_from_config(config: Config, *, exe: str, config_file: str, **options: Any) -> UnitInputs:
     """The unit inputs a config implies: warmup targets, report sinks, state and lock dirs."""
+    from zfsrep import sinks  # only `systemd render` needs the registry (and what it loads)
+
     implied: dict[str, Any] = {
         "warmup_targets": tuple(sorted(n for n, t in config.targets.items() if t.warmup is not None)),
         "report": bool(sinks.configured(config.report)),
